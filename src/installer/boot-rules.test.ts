@@ -28,13 +28,13 @@ function bootTimes(
 
 describe('boot assessment', () => {
   it('an unarmed system boots active and keeps doing so', () => {
-    expect(bootTimes(base, 5).slots).toEqual(Array(5).fill('active'));
+    expect(bootTimes(base, 5).slots).toEqual(Array<string>(5).fill('active'));
   });
 
   it('N failed boots fall back to passive for good and record why', () => {
     for (const tries of [1, 2, 3, 5, 9]) {
       const { env, slots } = bootTimes(armAssessment(base, tries), tries + 3);
-      expect(slots).toEqual([...Array(tries).fill('active'), 'passive', 'passive', 'passive']);
+      expect(slots).toEqual([...Array<string>(tries).fill('active'), 'passive', 'passive', 'passive']);
       expect(env[ENV.fallbackReason]).toBe(`active image was not marked good after ${tries} boots`);
       expect(assessmentStatus(env)).toMatchObject({
         armed: false,
@@ -66,7 +66,7 @@ describe('boot assessment', () => {
   it('select is persistent and disarms', () => {
     for (const slot of BOOT_SLOTS) {
       const env = selectSlot(armAssessment(base, 3), slot);
-      expect(bootTimes(env, 4).slots).toEqual(Array(4).fill(slot));
+      expect(bootTimes(env, 4).slots).toEqual(Array<string>(4).fill(slot));
     }
   });
 
