@@ -1,9 +1,13 @@
 import type { Command } from 'commander';
 import { registerToken } from './token.ts';
 import { registerValidate } from './validate.ts';
+import { registerUp } from './up.ts';
+import { registerStatus } from './peers.ts';
 
 /** Every command group, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
+  registerUp(program);
+  registerStatus(program);
   registerToken(program);
   registerValidate(program);
 }

@@ -1,0 +1,74 @@
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import { loadOrCreateIdentity, Mesh } from '../mesh/index.ts';
+import { deriveKeys } from '../token/index.ts';
+import { apiSocketPath } from '../shared/control-api.ts';
+import { ApiServer } from './api-server.ts';
+import { PidLock } from './pid-lock.ts';
+import { registerMeshRoutes } from './mesh-routes.ts';
+import { resolveToken, type ResolvedToken } from './token-store.ts';
+
+export interface DaemonStarted {
+  mesh: Mesh;
+  token: ResolvedToken;
+}
+
+/** The one place that wires the modules of a node together. */
+export class Daemon {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly lock: PidLock;
+  private readonly stack: Array<() => Promise<void>> = [];
+
+  constructor(config: Config, log: Logger) {
+    this.config = config;
+    this.log = log;
+    this.lock = new PidLock(config.dataDir);
+  }
+
+  async start(): Promise<DaemonStarted> {
+    const config = this.config;
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await this.lock.acquire();
+    this.stack.push(() => this.lock.release());
+    try {
+      const token = await resolveToken(config.dataDir, config.token);
+      const keys = deriveKeys(token.token, config.networkId ?? token.token.networkId);
+      const privateKey = await loadOrCreateIdentity(config.dataDir);
+      const mesh = await Mesh.create({
+        dataDir: config.dataDir,
+        privateKey,
+        keys,
+        name: config.name,
+        listen: config.listen,
+        bootstrap: [...config.bootstrap, ...token.token.bootstrap],
+        mdns: config.mdns,
+        dht: config.dht,
+        relayServer: config.relayServer,
+        heartbeatMs: config.presence.heartbeatMs,
+        ttlMs: config.presence.ttlMs,
+        log: this.log.child({ module: 'mesh' }),
+      });
+      await mesh.start();
+      this.stack.push(() => mesh.stop());
+
+      const api = new ApiServer(apiSocketPath(config.dataDir), this.log.child({ module: 'api' }));
+      registerMeshRoutes(api, mesh);
+      await api.start();
+      this.stack.push(() => api.stop());
+      return { mesh, token };
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  /** Stops everything started, newest first; safe to call twice. */
+  async stop(): Promise<void> {
+    while (this.stack.length > 0) {
+      const stop = this.stack.pop();
+      await stop?.().catch((error: unknown) => this.log.warn({ err: String(error) }, 'stop step failed'));
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export { Daemon, type DaemonStarted } from './daemon.ts';

@@ -1,0 +1,96 @@
+import type { Libp2p } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import type { Logger } from 'pino';
+import { backoffDelay } from '../shared/backoff.ts';
+import { describeError } from '../shared/errors.ts';
+import type { MemberTable } from './member-table.ts';
+import { parseMultiaddr } from './parse-multiaddr.ts';
+
+export interface DialerOptions {
+  bootstrap: string[];
+  log: Logger;
+  now: () => number;
+  /** How often the dialer looks for members to (re)dial. */
+  intervalMs: number;
+  maxBackoffMs: number;
+}
+
+interface Attempt {
+  failures: number;
+  nextAt: number;
+  inFlight: boolean;
+}
+
+/**
+ * Keeps us connected: dials every known member that is not connected, and the bootstrap
+ * addresses while we have no member, each with its own exponential backoff.
+ */
+export class Dialer {
+  private readonly attempts = new Map<string, Attempt>();
+  private readonly libp2p: Libp2p;
+  private readonly table: MemberTable;
+  private readonly options: DialerOptions;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(libp2p: Libp2p, table: MemberTable, options: DialerOptions) {
+    this.libp2p = libp2p;
+    this.table = table;
+    this.options = options;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.sweep(), this.options.intervalMs);
+    this.sweep();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+  }
+
+  /** Looks again now (a member was just learned). */
+  sweep(): void {
+    const connected = new Set(
+      this.libp2p.getConnections().map((connection) => connection.remotePeer.toString()),
+    );
+    for (const member of this.table.others()) {
+      if (connected.has(member.peerId)) {
+        this.attempts.delete(member.peerId);
+        continue;
+      }
+      const addresses = member.addresses.flatMap((address) => parseMultiaddr(address) ?? []);
+      this.tryDial(member.peerId, addresses.length > 0 ? addresses : peerIdFromString(member.peerId));
+    }
+    if (this.table.others().every((member) => !connected.has(member.peerId))) {
+      for (const address of this.options.bootstrap) {
+        const parsed = parseMultiaddr(address);
+        if (
+          parsed !== undefined &&
+          !connected.has(parsed.getComponents().find((c) => c.name === 'p2p')?.value ?? '')
+        ) {
+          this.tryDial(`bootstrap:${address}`, [parsed]);
+        }
+      }
+    }
+  }
+
+  private tryDial(key: string, target: Multiaddr[] | ReturnType<typeof peerIdFromString>): void {
+    const now = this.options.now();
+    const attempt = this.attempts.get(key) ?? { failures: 0, nextAt: 0, inFlight: false };
+    this.attempts.set(key, attempt);
+    if (attempt.inFlight || attempt.nextAt > now) return;
+    attempt.inFlight = true;
+    this.libp2p
+      .dial(target, { signal: AbortSignal.timeout(10_000) })
+      .then(() => {
+        attempt.failures = 0;
+        attempt.nextAt = 0;
+      })
+      .catch((error: unknown) => {
+        attempt.failures += 1;
+        attempt.nextAt = this.options.now() + backoffDelay(attempt.failures, 500, this.options.maxBackoffMs);
+        this.options.log.debug({ target: key, err: describeError(error) }, 'dial failed');
+      })
+      .finally(() => (attempt.inFlight = false));
+  }
+}

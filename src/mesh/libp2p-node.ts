@@ -1,0 +1,75 @@
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { gossipsub } from '@libp2p/gossipsub';
+import { identify } from '@libp2p/identify';
+import type { PrivateKey } from '@libp2p/interface';
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import { mdns } from '@libp2p/mdns';
+import { ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import type { LevelDatastore } from 'datastore-level';
+import { createLibp2p } from 'libp2p';
+import type { DhtMode } from '../config/config.ts';
+
+export interface Libp2pNodeOptions {
+  privateKey: PrivateKey;
+  datastore: LevelDatastore;
+  listen: string[];
+  mdns: boolean;
+  dht: DhtMode;
+  relayServer: boolean;
+  /** Token-derived prefix: a private DHT and the mDNS service tag are per network. */
+  networkPrefix: string;
+  mdnsTag: string;
+}
+
+/** Ways to reach us and to find others; the admission layer decides who is a member. */
+export async function createLibp2pNode(options: Libp2pNodeOptions) {
+  const services = {
+    identify: identify(),
+    ping: ping(),
+    // Gossipsub's default scoring punishes many peers behind one IP (one host, one NAT);
+    // every peer we hear from has proven the token, so that signal is noise here.
+    pubsub: gossipsub({
+      allowPublishToZeroTopicPeers: true,
+      scoreParams: { IPColocationFactorWeight: 0 },
+      maxInboundDataLength: 4 * 1024 * 1024,
+    }),
+    ...(options.dht === 'off'
+      ? {}
+      : {
+          dht: kadDHT(
+            options.dht === 'private'
+              ? {
+                  clientMode: false,
+                  protocol: `${options.networkPrefix}/kad/1.0.0`,
+                  peerInfoMapper: passthroughMapper,
+                }
+              : { clientMode: false, peerInfoMapper: removePrivateAddressesMapper },
+          ),
+        }),
+    ...(options.relayServer
+      ? { relay: circuitRelayServer({ reservations: { applyDefaultLimit: false, maxReservations: 256 } }) }
+      : {}),
+  };
+  return createLibp2p({
+    privateKey: options.privateKey,
+    datastore: options.datastore,
+    addresses: { listen: [...options.listen, '/p2p-circuit'] },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: options.mdns ? [mdns({ serviceTag: options.mdnsTag, interval: 5_000 })] : [],
+    connectionManager: {
+      maxConnections: 512,
+      inboundConnectionThreshold: 1_000,
+      maxIncomingPendingConnections: 256,
+    },
+    // Presence keepalives already prove every member connection alive, far cheaper.
+    connectionMonitor: { enabled: false },
+    services,
+  });
+}
+
+export type MeshLibp2p = Awaited<ReturnType<typeof createLibp2pNode>>;

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { MemberTable } from './member-table.ts';
+
+describe('member table', () => {
+  const self = { peerId: 'self', name: 'a', addresses: ['/ip4/127.0.0.1/tcp/1/p2p/self'] };
+
+  it('lists self as alive and new members as not alive until connected', () => {
+    const table = new MemberTable(self, 4000);
+    expect(table.learn('p1', 'b', ['/ip4/127.0.0.1/tcp/2/p2p/p1'])).toBe(true);
+    expect(table.learn('p1', 'b', undefined)).toBe(false);
+    expect(table.list(1000).map((m) => [m.peerId, m.self, m.alive])).toEqual([
+      ['self', true, true],
+      ['p1', false, false],
+    ]);
+    table.setConnected('p1', true, 1000);
+    expect(table.isAlive('p1', 1000)).toBe(true);
+  });
+
+  it('drops a member at once on disconnect and after the TTL of silence', () => {
+    const table = new MemberTable(self, 4000);
+    table.learn('p1', 'b', []);
+    table.setConnected('p1', true, 0);
+    table.heard('p1', 1000);
+    expect(table.isAlive('p1', 5000)).toBe(true);
+    expect(table.isAlive('p1', 5001)).toBe(false);
+    table.heard('p1', 6000);
+    expect(table.isAlive('p1', 6000)).toBe(true);
+    table.setConnected('p1', false, 6000);
+    expect(table.isAlive('p1', 6000)).toBe(false);
+    expect(table.get('p1')?.lastSeen).toBe(6000);
+  });
+
+  it('keeps known addresses when an update has none', () => {
+    const table = new MemberTable(self, 4000);
+    table.learn('p1', 'b', ['/x']);
+    table.learn('p1', '', []);
+    expect(table.get('p1')).toMatchObject({ name: 'b', addresses: ['/x'] });
+  });
+});

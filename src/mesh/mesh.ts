@@ -1,0 +1,282 @@
+import type { Message } from '@libp2p/gossipsub';
+import { TopicValidatorResult } from '@libp2p/gossipsub';
+import type { PeerId, PeerInfo, PrivateKey, Stream, StreamHandler } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { LevelDatastore } from 'datastore-level';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DhtMode } from '../config/config.ts';
+import type { NetworkKeys } from '../token/index.ts';
+import { sleep } from '../shared/sleep.ts';
+import { Admission } from './admission.ts';
+import { Dialer } from './dialer.ts';
+import { createLibp2pNode, type MeshLibp2p } from './libp2p-node.ts';
+import { MemberTable, type MemberView } from './member-table.ts';
+import { Presence } from './presence.ts';
+import { Rendezvous } from './rendezvous.ts';
+import { parseMultiaddr } from './parse-multiaddr.ts';
+
+export interface MeshOptions {
+  dataDir: string;
+  privateKey: PrivateKey;
+  keys: NetworkKeys;
+  name: string;
+  listen: string[];
+  bootstrap: string[];
+  mdns: boolean;
+  dht: DhtMode;
+  relayServer: boolean;
+  heartbeatMs: number;
+  ttlMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface MeshStatus {
+  peerId: string;
+  name: string;
+  networkId: string;
+  fingerprint: string;
+  addresses: string[];
+  members: number;
+  alive: number;
+  connections: number;
+  admission: { admitted: number; rejected: number };
+}
+
+const ADMISSION_GRACE_MS = 10_000;
+
+/**
+ * The admission-gated libp2p mesh: who the members are and whether they are alive, plus the
+ * gated pub/sub and stream primitives other modules build on.
+ */
+export class Mesh {
+  readonly libp2p: MeshLibp2p;
+  readonly peerId: string;
+  private readonly admission: Admission;
+  private readonly table: MemberTable;
+  private readonly presence: Presence;
+  private readonly dialer: Dialer;
+  private readonly rendezvous: Rendezvous | undefined;
+  private readonly datastore: LevelDatastore;
+  private readonly options: MeshOptions;
+  private readonly now: () => number;
+
+  private constructor(libp2p: MeshLibp2p, datastore: LevelDatastore, options: MeshOptions) {
+    this.libp2p = libp2p;
+    this.datastore = datastore;
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.peerId = libp2p.peerId.toString();
+    const log = options.log;
+    this.admission = new Admission(libp2p, {
+      key: options.keys.admissionKey,
+      log,
+      graceMs: ADMISSION_GRACE_MS,
+      keepNonMembers: options.dht === 'public',
+    });
+    this.table = new MemberTable({ peerId: this.peerId, name: options.name, addresses: [] }, options.ttlMs);
+    this.presence = new Presence(libp2p, this.admission, this.table, {
+      heartbeatMs: options.heartbeatMs,
+      log,
+      now: this.now,
+      selfName: options.name,
+    });
+    this.dialer = new Dialer(libp2p, this.table, {
+      bootstrap: options.bootstrap,
+      log,
+      now: this.now,
+      intervalMs: 1_000,
+      maxBackoffMs: 30_000,
+    });
+    this.rendezvous =
+      options.dht === 'off'
+        ? undefined
+        : new Rendezvous(libp2p, {
+            rendezvousKey: options.keys.rendezvousKey,
+            epochSeconds: options.keys.epochSeconds,
+            log,
+            now: this.now,
+            onFound: (peerId, addresses) => this.dialDiscovered(peerId, addresses),
+            isAlone: () => this.aliveMembers().length <= 1,
+          });
+  }
+
+  static async create(options: MeshOptions): Promise<Mesh> {
+    const datastore = new LevelDatastore(join(options.dataDir, 'peerstore'));
+    await datastore.open();
+    const libp2p = await createLibp2pNode({
+      privateKey: options.privateKey,
+      datastore,
+      listen: options.listen,
+      mdns: options.mdns,
+      dht: options.dht,
+      relayServer: options.relayServer,
+      networkPrefix: options.keys.topicPrefix,
+      mdnsTag: `_km-${options.keys.fingerprint}._udp.local`,
+    });
+    return new Mesh(libp2p, datastore, options);
+  }
+
+  async start(): Promise<void> {
+    await this.admission.start();
+    await this.presence.start();
+    await this.libp2p.start();
+    this.table.setSelfAddresses(this.addresses());
+    this.libp2p.addEventListener('peer:discovery', this.onDiscovery);
+    this.libp2p.addEventListener('self:peer:update', this.onSelfUpdate);
+    this.presence.onChange(() => this.dialer.sweep());
+    this.dialer.start();
+    this.rendezvous?.start();
+  }
+
+  async stop(): Promise<void> {
+    this.libp2p.removeEventListener('peer:discovery', this.onDiscovery);
+    this.libp2p.removeEventListener('self:peer:update', this.onSelfUpdate);
+    this.dialer.stop();
+    await this.rendezvous?.stop();
+    await this.presence.stop();
+    await this.admission.stop();
+    await this.libp2p.stop();
+    // libp2p may still flush peer-store writes just after stop (NOTES-libp2p 14).
+    await sleep(200);
+    await this.datastore.close();
+  }
+
+  /** Full multiaddrs ending in /p2p/<id>, as others can dial them. */
+  addresses(): string[] {
+    return this.libp2p.getMultiaddrs().map(String);
+  }
+
+  status(): MeshStatus {
+    const members = this.table.list(this.now());
+    return {
+      peerId: this.peerId,
+      name: this.options.name,
+      networkId: this.options.keys.networkId,
+      fingerprint: this.options.keys.fingerprint,
+      addresses: this.addresses(),
+      members: members.length,
+      alive: members.filter((member) => member.alive).length,
+      connections: this.libp2p.getConnections().length,
+      admission: this.admission.stats(),
+    };
+  }
+
+  members(): MemberView[] {
+    return this.table.list(this.now());
+  }
+
+  aliveMembers(): MemberView[] {
+    return this.members().filter((member) => member.alive);
+  }
+
+  isAlive(peerId: string): boolean {
+    return this.table.isAlive(peerId, this.now());
+  }
+
+  /** Adds members known from elsewhere (the ledger), so they are dialled and listed. */
+  learnMember(peerId: string, name: string, addresses: string[]): void {
+    if (peerId === this.peerId) return;
+    if (this.table.learn(peerId, name, addresses)) this.dialer.sweep();
+  }
+
+  onMembersChanged(listener: () => void): () => void {
+    return this.presence.onChange(listener);
+  }
+
+  isAdmitted(peerId: string): boolean {
+    return this.admission.isAdmitted(peerId);
+  }
+
+  admittedPeers(): string[] {
+    return this.admission.admittedPeers();
+  }
+
+  onPeerAdmitted(listener: (peerId: string) => void): () => void {
+    return this.admission.onAdmitted(listener);
+  }
+
+  /** Addresses of this node as its peers see them (identify's observed addresses). */
+  observedAddresses(): string[] {
+    return this.libp2p.getMultiaddrs().map(String);
+  }
+
+  /** Gossip on a topic; messages not originated and forwarded by admitted members are dropped. */
+  subscribe(topic: string, onMessage: (from: string, data: Uint8Array) => void): () => void {
+    const pubsub = this.libp2p.services.pubsub;
+    pubsub.topicValidators.set(topic, (propagationSource: PeerId, message: Message) =>
+      this.admission.isAdmitted(propagationSource.toString()) &&
+      message.type === 'signed' &&
+      this.isMemberOrSelf(message.from.toString())
+        ? TopicValidatorResult.Accept
+        : TopicValidatorResult.Reject,
+    );
+    const listener = (event: CustomEvent<Message>): void => {
+      const message = event.detail;
+      if (message.topic === topic && message.type === 'signed')
+        onMessage(message.from.toString(), message.data);
+    };
+    pubsub.addEventListener('message', listener);
+    pubsub.subscribe(topic);
+    return () => {
+      pubsub.removeEventListener('message', listener);
+      pubsub.unsubscribe(topic);
+      pubsub.topicValidators.delete(topic);
+    };
+  }
+
+  async publish(topic: string, data: Uint8Array): Promise<void> {
+    await this.libp2p.services.pubsub.publish(topic, data);
+  }
+
+  /** Serves a protocol to admitted members only. */
+  async handle(
+    protocol: string,
+    handler: (stream: Stream, peerId: string) => void | Promise<void>,
+  ): Promise<void> {
+    const gated: StreamHandler = (stream, connection) => {
+      const peerId = connection.remotePeer.toString();
+      if (!this.admission.isAdmitted(peerId)) {
+        stream.abort(new Error('not admitted'));
+        return;
+      }
+      return handler(stream, peerId);
+    };
+    await this.libp2p.handle(protocol, gated, { runOnLimitedConnection: true, maxInboundStreams: 64 });
+  }
+
+  async unhandle(protocol: string): Promise<void> {
+    await this.libp2p.unhandle(protocol);
+  }
+
+  async dialProtocol(peerId: string, protocol: string, signal?: AbortSignal): Promise<Stream> {
+    return this.libp2p.dialProtocol(peerIdFromString(peerId), protocol, {
+      runOnLimitedConnection: true,
+      ...(signal === undefined ? {} : { signal }),
+    });
+  }
+
+  private isMemberOrSelf(peerId: string): boolean {
+    return peerId === this.peerId || this.table.has(peerId);
+  }
+
+  private readonly onDiscovery = (event: CustomEvent<PeerInfo>): void => {
+    this.dialDiscovered(event.detail.id.toString(), event.detail.multiaddrs.map(String));
+  };
+
+  private readonly onSelfUpdate = (): void => {
+    this.table.setSelfAddresses(this.addresses());
+  };
+
+  /** A peer found by mDNS or rendezvous: dial it once; admission decides if it is one of us. */
+  private dialDiscovered(peerId: string, addresses: string[]): void {
+    if (peerId === this.peerId || this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
+    const target = addresses.length > 0 ? addresses.flatMap((address) => parseMultiaddr(address) ?? []) : [];
+    void this.libp2p
+      .dial(target.length > 0 ? target : peerIdFromString(peerId), { signal: AbortSignal.timeout(10_000) })
+      .catch((error: unknown) => {
+        this.options.log.debug({ peer: peerId, err: String(error) }, 'dial of discovered peer failed');
+      });
+  }
+}

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/**
+ * Frames on a presence stream. An empty frame is a keepalive (the cheapest possible proof of
+ * life); a hello opens the stream and carries what the sender knows; a member frame announces
+ * a peer the sender has just admitted (peer exchange).
+ */
+const memberSchema = z.object({
+  id: z.string().min(1).max(128),
+  name: z.string().max(63),
+  addrs: z.array(z.string().max(512)).max(32),
+});
+
+const frameSchema = z.discriminatedUnion('t', [
+  z.object({
+    t: z.literal('hello'),
+    name: z.string().max(63),
+    addrs: z.array(z.string().max(512)).max(32),
+    members: z.array(memberSchema).max(10_000),
+  }),
+  z.object({ t: z.literal('member'), member: memberSchema }),
+]);
+
+export type PresenceMember = z.infer<typeof memberSchema>;
+export type PresenceFrame = z.infer<typeof frameSchema>;
+
+export function encodeFrame(frame: PresenceFrame): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(frame));
+}
+
+/** undefined for a keepalive; throws on anything malformed. */
+export function decodeFrame(bytes: Uint8Array): PresenceFrame | undefined {
+  if (bytes.length === 0) return undefined;
+  return frameSchema.parse(JSON.parse(new TextDecoder().decode(bytes)));
+}
+
+export const KEEPALIVE = new Uint8Array(0);
