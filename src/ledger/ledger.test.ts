@@ -1,0 +1,191 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { silentLogger } from '../shared/logger.ts';
+import { KairosError } from '../shared/errors.ts';
+import { Ledger } from './ledger.ts';
+import { MemoryNetwork } from './memory-transport.ts';
+import { offlineTransport } from './transport.ts';
+import type { StateChange } from './merge.ts';
+
+const dirs: string[] = [];
+const ledgers: Ledger[] = [];
+
+afterEach(async () => {
+  for (const ledger of ledgers.splice(0)) await ledger.stop();
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function newLedger(
+  network?: MemoryNetwork,
+  options: { dir?: string; key?: Awaited<ReturnType<typeof generateKeyPair>> } = {},
+) {
+  const privateKey = options.key ?? (await generateKeyPair('Ed25519'));
+  const selfId = peerIdFromPrivateKey(privateKey).toString();
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'kml-')));
+  if (options.dir === undefined) dirs.push(dir);
+  const ledger = new Ledger({
+    path: dir,
+    privateKey,
+    transport: network === undefined ? offlineTransport(selfId) : network.join(selfId),
+    topic: 'test-ledger',
+    log: silentLogger(),
+    syncIntervalMs: 0,
+    compactIntervalMs: 0,
+  });
+  await ledger.start();
+  ledgers.push(ledger);
+  return { ledger, privateKey, dir, selfId };
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('Ledger (single node)', () => {
+  it('puts, gets, lists, deletes and keeps history', async () => {
+    const { ledger, selfId } = await newLedger();
+    const changes: StateChange[] = [];
+    ledger.subscribe((change) => changes.push(change));
+    await ledger.put('apps', 'web', { replicas: 2 });
+    await ledger.put('apps', 'db', 'postgres');
+    await ledger.put('apps', 'web', { replicas: 3 });
+    expect(ledger.get('apps', 'web')?.value).toEqual({ replicas: 3 });
+    expect(ledger.list('apps').map((item) => item.key)).toEqual(['db', 'web']);
+    await ledger.del('apps', 'db');
+    expect(ledger.get('apps', 'db')).toBeUndefined();
+    expect(ledger.list().map((item) => item.key)).toEqual(['web']);
+    const history = await ledger.history('apps', 'web');
+    expect(history.map((entry) => entry.value)).toEqual([{ replicas: 2 }, { replicas: 3 }]);
+    expect(changes.map((change) => [change.key, change.deleted])).toEqual([
+      ['web', false],
+      ['db', false],
+      ['web', false],
+      ['db', true],
+    ]);
+    await ledger.put('nodes', selfId, { name: 'n1' });
+    expect(ledger.stats()).toMatchObject({ entries: 5, authors: 1, keys: 2, tombstones: 1, ownSeq: 5 });
+    expect(await ledger.verify()).toEqual({ entries: 5, authors: 1, valid: 5, invalid: 0, holes: 0 });
+  });
+
+  it('refuses writes that break a rule with one clear line', async () => {
+    const { ledger } = await newLedger();
+    await expect(ledger.put('nodes', 'someone-else', {})).rejects.toThrow(
+      "bucket nodes: key must be this node's peer id",
+    );
+    await expect(ledger.put('_system', 'x', 1)).rejects.toThrow('reserved');
+    await expect(ledger.put('bad bucket', 'x', 1)).rejects.toBeInstanceOf(KairosError);
+    await expect(ledger.put('ops', 'big', 'x'.repeat(70_000))).rejects.toThrow('limit is 65536');
+    const error = await ledger.put('vpn', 'x', 1).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'LEDGER_WRITE_REFUSED', exitCode: 77 });
+    await ledger.put('roles-override', 'any-node', { role: 'worker' });
+    expect(ledger.stats().ownSeq).toBe(1);
+  });
+
+  it('keeps every acknowledged entry and the state across a restart', async () => {
+    const first = await newLedger();
+    await first.ledger.putMany(
+      Array.from({ length: 50 }, (_, index) => ({
+        op: 'put' as const,
+        bucket: 'b',
+        key: `k${index % 10}`,
+        value: index,
+      })),
+    );
+    await first.ledger.stop();
+    ledgers.splice(ledgers.indexOf(first.ledger), 1);
+    const again = await newLedger(undefined, { dir: first.dir, key: first.privateKey });
+    expect(again.ledger.stats()).toMatchObject({ entries: 50, ownSeq: 50, lamport: 50 });
+    expect(again.ledger.get('b', 'k3')?.value).toBe(43);
+    const next = await again.ledger.put('b', 'k3', 'new');
+    expect(next.seq).toBe(51);
+    expect(next.lamport).toBe(51);
+  });
+
+  it('compacts superseded entries while heads and state stay verifiable', async () => {
+    const { ledger } = await newLedger();
+    for (let round = 0; round < 5; round += 1)
+      await ledger.putMany(
+        ['a', 'b', 'c'].map((key) => ({ op: 'put' as const, bucket: 'b', key, value: round })),
+      );
+    await ledger.del('b', 'a');
+    await ledger.put('other', 'x', 1);
+    const before = ledger.list();
+    expect(await ledger.compact()).toBe(13);
+    expect(ledger.list()).toEqual(before);
+    expect(ledger.stats().entries).toBe(4);
+    expect(await ledger.verify()).toMatchObject({ entries: 4, valid: 4, invalid: 0, holes: 1 });
+    expect((await ledger.put('b', 'c', 'after')).seq).toBe(18);
+  });
+});
+
+describe('Ledger replication (in-memory transport)', () => {
+  it('pushes new entries by gossip', async () => {
+    const network = new MemoryNetwork();
+    const a = await newLedger(network);
+    const b = await newLedger(network);
+    await a.ledger.put('apps', 'x', 1);
+    await until(() => b.ledger.get('apps', 'x')?.value === 1);
+    expect(b.ledger.get('apps', 'x')?.author).toBe(a.selfId);
+  });
+
+  it('pulls missing entries by version vector when gossip is lost, also both ways', async () => {
+    const network = new MemoryNetwork();
+    network.gossip = false;
+    const a = await newLedger(network);
+    const b = await newLedger(network);
+    await a.ledger.putMany(
+      Array.from({ length: 3000 }, (_, index) => ({
+        op: 'put' as const,
+        bucket: 'a',
+        key: `k${index}`,
+        value: index,
+      })),
+    );
+    await b.ledger.put('b', 'only-on-b', true);
+    b.ledger.requestSync(a.selfId);
+    await until(() => b.ledger.stats().entries === 3001 && a.ledger.stats().entries === 3001);
+    expect(b.ledger.list()).toEqual(a.ledger.list());
+    expect(b.ledger.versionVector()).toEqual(a.ledger.versionVector());
+  });
+
+  it('repairs a gossip gap by pulling', async () => {
+    const network = new MemoryNetwork();
+    const a = await newLedger(network);
+    const b = await newLedger(network);
+    network.gossip = false;
+    await a.ledger.put('g', 'one', 1);
+    network.gossip = true;
+    await a.ledger.put('g', 'two', 2);
+    await until(() => b.ledger.get('g', 'one') !== undefined && b.ledger.get('g', 'two') !== undefined);
+    expect(b.ledger.stats().deferred).toBeGreaterThan(0);
+  });
+
+  it('syncs respecting the per-request cap and from a compacted peer', async () => {
+    const network = new MemoryNetwork();
+    network.gossip = false;
+    const a = await newLedger(network);
+    for (let round = 0; round < 3; round += 1)
+      await a.ledger.putMany(
+        Array.from({ length: 200 }, (_, index) => ({
+          op: 'put' as const,
+          bucket: 'c',
+          key: `k${index}`,
+          value: round,
+        })),
+      );
+    await a.ledger.compact();
+    const b = await newLedger(network);
+    b.ledger.requestSync(a.selfId);
+    await until(() => b.ledger.stats().ownSeq === 0 && b.ledger.versionVector()[a.selfId]?.seq === 600);
+    expect(b.ledger.list()).toEqual(a.ledger.list());
+    expect(b.ledger.stats().entries).toBe(200);
+  });
+});

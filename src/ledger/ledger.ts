@@ -1,0 +1,676 @@
+import type { PrivateKey, Stream } from '@libp2p/interface';
+import type { Logger } from '../shared/logger.ts';
+import { ExitCode, KairosError, describeError } from '../shared/errors.ts';
+import { canonicalJson, CanonicalError, type JsonValue } from './canonical.ts';
+import { isKept } from './compaction.ts';
+import {
+  encodeEntry,
+  hashEncoded,
+  parseEntry,
+  signingBytes,
+  type Entry,
+  type Op,
+  type RejectReason,
+  type UnsignedEntry,
+} from './entry.ts';
+import { checkFeed, type Candidate, type FeedHead } from './feed-check.ts';
+import { EntrySigner, SignatureVerifier } from './keys.ts';
+import {
+  beats,
+  liveItems,
+  recordOf,
+  stateKey,
+  toItem,
+  type StateChange,
+  type StateItem,
+  type StateRecord,
+} from './merge.ts';
+import { Mutex } from './mutex.ts';
+import { checkNames, checkWrite, MAX_VALUE_BYTES } from './rules.ts';
+import { LedgerStore } from './store.ts';
+import { pullSync, serveSync } from './sync-protocol.ts';
+import { LEDGER_SYNC_PROTOCOL, type LedgerTransport } from './transport.ts';
+import { vectorDigest, vectorOf, type VersionVector } from './vector.ts';
+
+export interface LedgerOptions {
+  /** LevelDB directory, e.g. `<data-dir>/ledger`. */
+  path: string;
+  /** The node's libp2p Ed25519 key: signs this node's entries. */
+  privateKey: PrivateKey;
+  transport: LedgerTransport;
+  /** Gossipsub topic for pushed entries (derived from the network token by the daemon). */
+  topic: string;
+  /** Sync protocol id; default LEDGER_SYNC_PROTOCOL. */
+  protocol?: string;
+  log: Logger;
+  /** Wall clock in ms (entry `time`); default Date.now. */
+  now?: () => number;
+  /** [0,1) randomness for jitter and peer choice; default Math.random. */
+  random?: () => number;
+  /** Mean period of anti-entropy with one random peer; default 30 s, jittered ±20 %. 0 = off. */
+  syncIntervalMs?: number;
+  /** Period of compaction; default 1 h. 0 = off (call compact() yourself). */
+  compactIntervalMs?: number;
+  /** Entries one sync answer carries at most; default 50,000 (the puller asks again). */
+  maxEntriesPerSync?: number;
+  /** Longest one sync session may take; default 60 s. */
+  syncTimeoutMs?: number;
+}
+
+export interface WriteOp {
+  op: Op;
+  bucket: string;
+  key: string;
+  /** The value of a put (any JSON); ignored for a delete. */
+  value?: unknown;
+}
+
+export interface LedgerStats {
+  selfId: string;
+  entries: number;
+  authors: number;
+  keys: number;
+  tombstones: number;
+  lamport: number;
+  ownSeq: number;
+  /** Entries received from peers (gossip + sync), valid or not. */
+  received: number;
+  accepted: number;
+  duplicates: number;
+  deferred: number;
+  rejected: Record<RejectReason, number>;
+  gossipSent: number;
+  gossipReceived: number;
+  syncsStarted: number;
+  syncsFailed: number;
+  syncsServed: number;
+  entriesServed: number;
+  compacted: number;
+}
+
+export interface VerifyReport {
+  entries: number;
+  authors: number;
+  valid: number;
+  invalid: number;
+  /** Places where compaction removed entries between two kept ones. */
+  holes: number;
+}
+
+const GOSSIP_BYTES = 512 * 1024;
+const GAP_PULL_MIN_INTERVAL_MS = 500;
+
+/** Each node's signed feed plus the merged key/value view of all feeds, replicated over the mesh. */
+export class Ledger {
+  private readonly options: Required<Omit<LedgerOptions, 'privateKey'>>;
+  private readonly store: LedgerStore;
+  private readonly signer: EntrySigner;
+  private readonly verifier = new SignatureVerifier();
+  private readonly mutex = new Mutex();
+  private readonly log: Logger;
+  private state = new Map<string, StateRecord>();
+  private heads = new Map<string, FeedHead>();
+  private lamport = 0;
+  private entryCount = 0;
+  private cachedVector: { vector: VersionVector; digest: string } | undefined;
+  private readonly listeners = new Set<(change: StateChange) => void>();
+  private readonly counters = newCounters();
+  private readonly syncing = new Map<string, { again: boolean }>();
+  private readonly lastGapPull = new Map<string, number>();
+  private readonly cleanups: (() => void)[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private abort = new AbortController();
+  private running = false;
+
+  constructor(options: LedgerOptions) {
+    this.signer = new EntrySigner(options.privateKey);
+    if (this.signer.peerId !== options.transport.selfId)
+      throw new Error('ledger: the transport belongs to another peer id than the key');
+    this.options = {
+      path: options.path,
+      transport: options.transport,
+      topic: options.topic,
+      protocol: options.protocol ?? LEDGER_SYNC_PROTOCOL,
+      log: options.log,
+      now: options.now ?? Date.now,
+      random: options.random ?? Math.random,
+      syncIntervalMs: options.syncIntervalMs ?? 30_000,
+      compactIntervalMs: options.compactIntervalMs ?? 3_600_000,
+      maxEntriesPerSync: options.maxEntriesPerSync ?? 50_000,
+      syncTimeoutMs: options.syncTimeoutMs ?? 60_000,
+    };
+    this.log = options.log;
+    this.store = new LedgerStore(options.path);
+  }
+
+  get selfId(): string {
+    return this.signer.peerId;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    try {
+      await this.store.open();
+    } catch (error) {
+      throw new KairosError(
+        'LEDGER_OPEN_FAILED',
+        `cannot open the ledger database at ${this.options.path}: ${describeError(error)}`,
+        {
+          exitCode: ExitCode.ioErr,
+          cause: error,
+        },
+      );
+    }
+    this.state = await this.store.loadState();
+    this.heads = await this.store.loadHeads();
+    this.lamport = await this.store.loadLamport();
+    this.entryCount = await this.store.countEntries();
+    this.cachedVector = undefined;
+    this.abort = new AbortController();
+    this.running = true;
+    const { transport, topic, protocol } = this.options;
+    this.cleanups.push(transport.subscribe(topic, (from, bytes) => this.onGossip(from, bytes)));
+    await transport.handle(protocol, (stream, peerId) => this.onSyncStream(stream, peerId));
+    this.cleanups.push(transport.onPeerAdmitted((peerId) => this.requestSync(peerId)));
+    for (const peerId of transport.admittedPeers()) this.requestSync(peerId);
+    this.scheduleAntiEntropy();
+    this.scheduleCompaction();
+    this.log.info({ entries: this.entryCount, authors: this.heads.size }, 'ledger started');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.abort.abort();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    await this.options.transport.unhandle(this.options.protocol).catch(() => undefined);
+    // Let a commit in flight finish before the database closes.
+    await this.mutex.run(() => this.store.close());
+  }
+
+  // ---- KV view -------------------------------------------------------------------------
+
+  put(bucket: string, key: string, value: unknown): Promise<Entry> {
+    return this.putMany([{ op: 'put', bucket, key, value }]).then((entries) => entries[0]!);
+  }
+
+  del(bucket: string, key: string): Promise<Entry> {
+    return this.putMany([{ op: 'del', bucket, key }]).then((entries) => entries[0]!);
+  }
+
+  get(bucket: string, key: string): StateItem | undefined {
+    const record = this.state.get(stateKey(bucket, key));
+    return record === undefined || record.deleted ? undefined : toItem(record);
+  }
+
+  /** Live items, sorted by bucket then key. */
+  list(bucket?: string): StateItem[] {
+    return liveItems(this.state.values(), bucket);
+  }
+
+  /** The stored entries of a key (oldest first by Lamport order); compacted ones are gone. */
+  async history(bucket: string, key: string): Promise<Entry[]> {
+    this.assertRunning();
+    const entries = (await this.store.history(bucket, key)).map((encoded) => JSON.parse(encoded) as Entry);
+    return entries.sort((a, b) => (beats(a, b) ? 1 : beats(b, a) ? -1 : 0));
+  }
+
+  /** Fires once per state change, local or remote. Returns the unsubscribe function. */
+  subscribe(listener: (change: StateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  versionVector(): VersionVector {
+    return this.vector().vector;
+  }
+
+  stats(): LedgerStats {
+    let tombstones = 0;
+    for (const record of this.state.values()) if (record.deleted) tombstones += 1;
+    return {
+      selfId: this.selfId,
+      entries: this.entryCount,
+      authors: this.heads.size,
+      keys: this.state.size - tombstones,
+      tombstones,
+      lamport: this.lamport,
+      ownSeq: this.heads.get(this.selfId)?.seq ?? 0,
+      ...this.counters,
+      rejected: { ...this.counters.rejected },
+    };
+  }
+
+  // ---- local writes ----------------------------------------------------------------------
+
+  /**
+   * Appends entries to this node's feed in one durable batch (fsync before it resolves), then
+   * gossips them. Throws KairosError (nothing written) when any write breaks a rule.
+   */
+  async putMany(ops: WriteOp[]): Promise<Entry[]> {
+    this.assertRunning();
+    const prepared = ops.map((op) => this.prepare(op));
+    const candidates = await this.mutex.run(async () => {
+      this.assertRunning();
+      let head = this.heads.get(this.selfId);
+      let lamport = this.lamport;
+      const built: Candidate[] = [];
+      for (const { op, bucket, key, value } of prepared) {
+        lamport += 1;
+        const unsigned: UnsignedEntry = {
+          author: this.selfId,
+          seq: (head?.seq ?? 0) + 1,
+          prev: head?.hash ?? null,
+          lamport,
+          time: Math.max(0, Math.floor(this.options.now())),
+          op,
+          bucket,
+          key,
+          value,
+        };
+        const entry: Entry = { ...unsigned, sig: this.signer.sign(signingBytes(unsigned)) };
+        const encoded = encodeEntry(entry);
+        const hash = hashEncoded(encoded);
+        built.push({ entry, encoded, hash });
+        head = { seq: entry.seq, hash, lamport };
+      }
+      await this.commit(built, true);
+      return built;
+    });
+    void this.gossip(candidates);
+    return candidates.map((candidate) => candidate.entry);
+  }
+
+  private prepare(op: WriteOp): { op: Op; bucket: string; key: string; value: JsonValue | null } {
+    const names = checkNames(op.bucket, op.key);
+    if (names !== undefined) throw new KairosError('LEDGER_BAD_NAME', names, { exitCode: ExitCode.dataErr });
+    const refused = checkWrite(this.selfId, op.bucket, op.key);
+    if (refused !== undefined)
+      throw new KairosError('LEDGER_WRITE_REFUSED', refused, { exitCode: ExitCode.noPerm });
+    if (op.op === 'del') return { op: 'del', bucket: op.bucket, key: op.key, value: null };
+    let text: string;
+    try {
+      text = canonicalJson(op.value ?? null);
+    } catch (error) {
+      const detail = error instanceof CanonicalError ? error.message : describeError(error);
+      throw new KairosError('LEDGER_BAD_VALUE', `${op.bucket}/${op.key}: value is not JSON (${detail})`, {
+        exitCode: ExitCode.dataErr,
+      });
+    }
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > MAX_VALUE_BYTES)
+      throw new KairosError(
+        'LEDGER_VALUE_TOO_LARGE',
+        `${op.bucket}/${op.key}: value is ${size} bytes, the limit is ${MAX_VALUE_BYTES}`,
+        {
+          exitCode: ExitCode.dataErr,
+        },
+      );
+    return { op: 'put', bucket: op.bucket, key: op.key, value: JSON.parse(text) as JsonValue };
+  }
+
+  // ---- remote entries --------------------------------------------------------------------
+
+  /**
+   * Verifies and stores entries from a peer. Never throws for bad input: every rejected entry
+   * is counted by reason. Returns the authors whose entries wait behind a hole in their feed.
+   */
+  async ingest(raw: unknown[], allowHoles: boolean): Promise<Set<string>> {
+    this.counters.received += raw.length;
+    const byAuthor = new Map<string, Candidate[]>();
+    for (const input of raw) {
+      const parsed = parseEntry(input);
+      if (!parsed.ok) {
+        this.counters.rejected[parsed.reason] += 1;
+        continue;
+      }
+      const { entry, encoded } = parsed;
+      if (checkWrite(entry.author, entry.bucket, entry.key) !== undefined) {
+        this.counters.rejected.rule += 1;
+        continue;
+      }
+      if (this.verifier.keyOf(entry.author) === null) {
+        this.counters.rejected.author += 1;
+        continue;
+      }
+      const list = byAuthor.get(entry.author) ?? [];
+      list.push({ entry, encoded, hash: hashEncoded(encoded) });
+      byAuthor.set(entry.author, list);
+    }
+    if (byAuthor.size === 0 || !this.running) return new Set();
+    return this.mutex.run(async () => {
+      if (!this.running) return new Set<string>();
+      const accepted: Candidate[] = [];
+      const waiting = new Set<string>();
+      for (const [author, list] of byAuthor) {
+        const head = this.heads.get(author);
+        list.sort((a, b) => a.entry.seq - b.entry.seq);
+        const fresh: Candidate[] = [];
+        for (const candidate of list) {
+          const { seq } = candidate.entry;
+          const last = fresh[fresh.length - 1];
+          if (seq <= (head?.seq ?? 0) || last?.entry.seq === seq) {
+            const known = seq === head?.seq ? head.hash : last?.entry.seq === seq ? last.hash : undefined;
+            if (known !== undefined && known !== candidate.hash) this.counters.rejected.fork += 1;
+            else this.counters.duplicates += 1;
+            continue;
+          }
+          fresh.push(candidate);
+        }
+        if (fresh.length === 0) continue;
+        const result = checkFeed(head, fresh, allowHoles, this.verifier);
+        accepted.push(...result.accepted);
+        for (const { reason } of result.rejected) this.counters.rejected[reason] += 1;
+        if (result.deferred.length > 0) {
+          this.counters.deferred += result.deferred.length;
+          waiting.add(author);
+        }
+      }
+      if (accepted.length > 0) {
+        await this.commit(accepted, false);
+        this.counters.accepted += accepted.length;
+      }
+      return waiting;
+    });
+  }
+
+  /** Must run inside the mutex: merges, writes one batch, then updates memory and listeners. */
+  private async commit(candidates: Candidate[], sync: boolean): Promise<void> {
+    const overlay = new Map<string, StateRecord>();
+    const heads = new Map<string, FeedHead>();
+    let lamport = this.lamport;
+    for (const { entry, hash } of candidates) {
+      const id = stateKey(entry.bucket, entry.key);
+      const current = overlay.get(id) ?? this.state.get(id);
+      if (current === undefined || beats(entry, current)) overlay.set(id, recordOf(entry, hash));
+      const head = heads.get(entry.author) ?? this.heads.get(entry.author);
+      if (head === undefined || entry.seq > head.seq)
+        heads.set(entry.author, { seq: entry.seq, hash, lamport: entry.lamport });
+      lamport = Math.max(lamport, entry.lamport);
+    }
+    await this.store.commit({ entries: candidates, state: [...overlay.values()], heads, lamport }, sync);
+    for (const [id, record] of overlay) this.state.set(id, record);
+    for (const [author, head] of heads) this.heads.set(author, head);
+    this.lamport = lamport;
+    this.entryCount += candidates.length;
+    this.cachedVector = undefined;
+    for (const record of overlay.values()) this.emit(record);
+  }
+
+  private emit(record: StateRecord): void {
+    const change: StateChange = { ...toItem(record), deleted: record.deleted };
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.log.warn({ err: describeError(error) }, 'ledger listener failed');
+      }
+    }
+  }
+
+  // ---- replication -----------------------------------------------------------------------
+
+  private async gossip(candidates: Candidate[]): Promise<void> {
+    let frame: string[] = [];
+    let bytes = 0;
+    const send = async (): Promise<void> => {
+      const text = `{"t":"entries","entries":[${frame.join(',')}]}`;
+      frame = [];
+      bytes = 0;
+      try {
+        await this.options.transport.publish(this.options.topic, Buffer.from(text, 'utf8'));
+        this.counters.gossipSent += 1;
+      } catch (error) {
+        // Pull (anti-entropy) delivers what push could not.
+        this.log.debug({ err: describeError(error) }, 'ledger gossip not sent');
+      }
+    };
+    for (const { encoded } of candidates) {
+      if (bytes + encoded.length > GOSSIP_BYTES && frame.length > 0) await send();
+      frame.push(encoded);
+      bytes += encoded.length + 1;
+    }
+    if (frame.length > 0) await send();
+  }
+
+  private onGossip(from: string, bytes: Uint8Array): void {
+    if (!this.running) return;
+    this.counters.gossipReceived += 1;
+    let entries: unknown[];
+    try {
+      const message = JSON.parse(
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+      ) as {
+        t?: unknown;
+        entries?: unknown;
+      };
+      if (message.t !== 'entries' || !Array.isArray(message.entries))
+        throw new Error('not an entries message');
+      entries = message.entries as unknown[];
+    } catch {
+      this.counters.rejected.malformed += 1;
+      return;
+    }
+    void this.ingest(entries, false).then(
+      (waiting) => {
+        if (waiting.size === 0) return;
+        // Pull from the author itself when it is a direct admitted peer, else from the forwarder.
+        const admitted = new Set(this.options.transport.admittedPeers());
+        for (const author of waiting) this.requestGapPull(admitted.has(author) ? author : from);
+      },
+      (error: unknown) => this.log.warn({ err: describeError(error) }, 'ledger gossip ingest failed'),
+    );
+  }
+
+  private requestGapPull(peerId: string): void {
+    const now = this.options.now();
+    if (
+      now - (this.lastGapPull.get(peerId) ?? -Infinity) < GAP_PULL_MIN_INTERVAL_MS &&
+      !this.syncing.has(peerId)
+    ) {
+      this.schedule(GAP_PULL_MIN_INTERVAL_MS, () => this.requestSync(peerId));
+      return;
+    }
+    this.lastGapPull.set(peerId, now);
+    this.requestSync(peerId);
+  }
+
+  /** Pulls from one peer now (or once more after the sync in flight with it). */
+  requestSync(peerId: string): void {
+    if (!this.running || peerId === this.selfId) return;
+    const current = this.syncing.get(peerId);
+    if (current !== undefined) {
+      current.again = true;
+      return;
+    }
+    const slot = { again: false };
+    this.syncing.set(peerId, slot);
+    void (async () => {
+      try {
+        do {
+          slot.again = false;
+          await this.syncWith(peerId);
+        } while (slot.again && this.running);
+      } finally {
+        this.syncing.delete(peerId);
+      }
+    })();
+  }
+
+  /** One full pull from `peerId`, repeated while the peer says its answer was capped. */
+  async syncWith(peerId: string): Promise<void> {
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.syncTimeoutMs)]);
+    for (let round = 0; round < 1000 && this.running; round += 1) {
+      this.counters.syncsStarted += 1;
+      let stream: Stream | undefined;
+      try {
+        stream = await this.options.transport.dialProtocol(peerId, this.options.protocol, signal);
+        const result = await pullSync(
+          stream,
+          {
+            vector: () => this.vector().vector,
+            digest: () => this.vector().digest,
+            ingest: async (entries) => void (await this.ingest(entries, true)),
+          },
+          signal,
+        );
+        if (!result.more) return;
+      } catch (error) {
+        this.counters.syncsFailed += 1;
+        stream?.abort(error instanceof Error ? error : new Error(String(error)));
+        if (this.running) this.log.debug({ peer: peerId, err: describeError(error) }, 'ledger sync failed');
+        return;
+      }
+    }
+  }
+
+  private onSyncStream(stream: Stream, peerId: string): void {
+    if (!this.running) {
+      stream.abort(new Error('ledger stopped'));
+      return;
+    }
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.syncTimeoutMs)]);
+    this.counters.syncsServed += 1;
+    serveSync(
+      stream,
+      peerId,
+      {
+        vector: () => this.vector().vector,
+        digest: () => this.vector().digest,
+        readRange: (author, from, to, limit) => this.store.readRange(author, from, to, limit),
+        remoteVector: (peer) => this.requestSync(peer),
+        maxEntries: this.options.maxEntriesPerSync,
+      },
+      signal,
+    ).then(
+      (sent) => {
+        this.counters.entriesServed += sent;
+      },
+      (error: unknown) => {
+        stream.abort(error instanceof Error ? error : new Error(String(error)));
+        if (this.running)
+          this.log.debug({ peer: peerId, err: describeError(error) }, 'ledger sync request failed');
+      },
+    );
+  }
+
+  private vector(): { vector: VersionVector; digest: string } {
+    if (this.cachedVector === undefined) {
+      const vector = vectorOf(this.heads);
+      this.cachedVector = { vector, digest: vectorDigest(vector) };
+    }
+    return this.cachedVector;
+  }
+
+  private scheduleAntiEntropy(): void {
+    const period = this.options.syncIntervalMs;
+    if (period <= 0) return;
+    const delay = period * (0.8 + 0.4 * this.options.random());
+    this.schedule(delay, () => {
+      const peers = this.options.transport.admittedPeers();
+      if (peers.length > 0) this.requestSync(peers[Math.floor(this.options.random() * peers.length)]!);
+      this.scheduleAntiEntropy();
+    });
+  }
+
+  private scheduleCompaction(): void {
+    const period = this.options.compactIntervalMs;
+    if (period <= 0) return;
+    this.schedule(period, () => {
+      this.compact().then(
+        () => this.scheduleCompaction(),
+        (error: unknown) => this.log.warn({ err: describeError(error) }, 'ledger compaction failed'),
+      );
+    });
+  }
+
+  private schedule(ms: number, task: () => void): void {
+    if (!this.running) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.running) task();
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  // ---- maintenance -----------------------------------------------------------------------
+
+  /** Deletes superseded entries (policy and limits in compaction.ts). Returns how many. */
+  async compact(): Promise<number> {
+    this.assertRunning();
+    return this.mutex.run(async () => {
+      const victims: { author: string; seq: number; bucket: string; key: string }[] = [];
+      for await (const stored of this.store.all()) {
+        const entry = JSON.parse(stored.encoded) as Entry;
+        if (!isKept(entry, hashEncoded(stored.encoded), this.heads, this.state))
+          victims.push({ author: entry.author, seq: entry.seq, bucket: entry.bucket, key: entry.key });
+      }
+      if (victims.length > 0) await this.store.prune(victims);
+      this.entryCount -= victims.length;
+      this.counters.compacted += victims.length;
+      if (victims.length > 0) this.log.info({ pruned: victims.length }, 'ledger compacted');
+      return victims.length;
+    });
+  }
+
+  /** Re-checks every stored entry: shape, write rule, its own signature and links to its predecessor. */
+  async verify(): Promise<VerifyReport> {
+    this.assertRunning();
+    const report: VerifyReport = { entries: 0, authors: 0, valid: 0, invalid: 0, holes: 0 };
+    let previous: { author: string; seq: number; hash: string } | undefined;
+    for await (const stored of this.store.all()) {
+      report.entries += 1;
+      if (previous?.author !== stored.author) report.authors += 1;
+      const parsed = parseEntry(JSON.parse(stored.encoded));
+      const hash = hashEncoded(stored.encoded);
+      let ok =
+        parsed.ok &&
+        parsed.encoded === stored.encoded &&
+        parsed.entry.author === stored.author &&
+        parsed.entry.seq === stored.seq &&
+        checkWrite(parsed.entry.author, parsed.entry.bucket, parsed.entry.key) === undefined &&
+        this.verifier.verify(parsed.entry.author, signingBytes(parsed.entry), parsed.entry.sig);
+      if (ok && parsed.ok) {
+        if (previous?.author !== stored.author) {
+          if (stored.seq > 1) report.holes += 1;
+        } else if (stored.seq === previous.seq + 1) ok = parsed.entry.prev === previous.hash;
+        else report.holes += 1;
+      }
+      if (ok) report.valid += 1;
+      else report.invalid += 1;
+      previous = { author: stored.author, seq: stored.seq, hash };
+      if (report.entries % 2000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return report;
+  }
+
+  private assertRunning(): void {
+    if (!this.running)
+      throw new KairosError('LEDGER_NOT_RUNNING', 'the ledger is not running', {
+        exitCode: ExitCode.unavailable,
+      });
+  }
+}
+
+function newCounters(): Omit<
+  LedgerStats,
+  'selfId' | 'entries' | 'authors' | 'keys' | 'tombstones' | 'lamport' | 'ownSeq'
+> {
+  return {
+    received: 0,
+    accepted: 0,
+    duplicates: 0,
+    deferred: 0,
+    rejected: { malformed: 0, oversize: 0, rule: 0, author: 0, signature: 0, chain: 0, lamport: 0, fork: 0 },
+    gossipSent: 0,
+    gossipReceived: 0,
+    syncsStarted: 0,
+    syncsFailed: 0,
+    syncsServed: 0,
+    entriesServed: 0,
+    compacted: 0,
+  };
+}

@@ -1,0 +1,40 @@
+import type { Stream } from '@libp2p/interface';
+
+/** libp2p protocol of anti-entropy (version-vector exchange + range streaming). */
+export const LEDGER_SYNC_PROTOCOL = '/kairos-mesh/ledger/sync/1.0.0';
+
+/**
+ * What the ledger needs from the mesh. The daemon implements it over the admitted libp2p node
+ * (see libp2p-transport.ts); every peer it reports or lets through has passed admission.
+ */
+export interface LedgerTransport {
+  /** This node's peer id. */
+  readonly selfId: string;
+  /** Gossip to the topic (fire and forget: pull repairs what push loses). */
+  publish(topic: string, bytes: Uint8Array): Promise<void>;
+  /** Gossip from admitted peers only; `fromPeerId` is the directly connected forwarder. */
+  subscribe(topic: string, handler: (fromPeerId: string, bytes: Uint8Array) => void): () => void;
+  /** Incoming streams of `protocol` from admitted peers only (others are refused by the transport). */
+  handle(protocol: string, handler: (stream: Stream, peerId: string) => void): Promise<void>;
+  unhandle(protocol: string): Promise<void>;
+  /** Opens a stream to an admitted peer (works over relayed connections). */
+  dialProtocol(peerId: string, protocol: string, signal: AbortSignal): Promise<Stream>;
+  /** Currently connected, admitted peers. */
+  admittedPeers(): string[];
+  /** Called each time a peer passes admission (the ledger syncs with it at once). */
+  onPeerAdmitted(callback: (peerId: string) => void): () => void;
+}
+
+/** A transport with no peers: a ledger that only reads and writes locally. */
+export function offlineTransport(selfId: string): LedgerTransport {
+  return {
+    selfId,
+    publish: () => Promise.resolve(),
+    subscribe: () => () => undefined,
+    handle: () => Promise.resolve(),
+    unhandle: () => Promise.resolve(),
+    dialProtocol: () => Promise.reject(new Error('offline: no peers')),
+    admittedPeers: () => [],
+    onPeerAdmitted: () => () => undefined,
+  };
+}
