@@ -3,11 +3,13 @@ import { registerToken } from './token.ts';
 import { registerValidate } from './validate.ts';
 import { registerUp } from './up.ts';
 import { registerStatus } from './peers.ts';
+import { registerDemo } from './demo.ts';
 
 /** Every command group, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
   registerUp(program);
   registerStatus(program);
+  registerDemo(program);
   registerToken(program);
   registerValidate(program);
 }

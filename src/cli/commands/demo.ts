@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { encodeToken, newToken } from '../../token/index.ts';
+import { ExitCode, KairosError } from '../../shared/errors.ts';
+import { sleep } from '../../shared/sleep.ts';
+import type { MemberView } from '../../mesh/index.ts';
+import { ApiClient } from '../api-client.ts';
+import { formatTable } from '../output.ts';
+import { parseIntegerOption } from '../common.ts';
+
+const BIN = fileURLToPath(new URL('../../../bin/kairos-mesh.js', import.meta.url));
+
+interface DemoNode {
+  name: string;
+  dataDir: string;
+  child: ChildProcess;
+  address: Promise<string>;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'start N real daemons on 127.0.0.1 with a fresh token and watch the mesh form (Ctrl-C stops them all)',
+    )
+    .option('--nodes <n>', 'how many daemons', parseIntegerOption('--nodes', 2, 50), 5)
+    .action(async (options: { nodes: number }) => {
+      const root = await mkdtemp(join(tmpdir(), 'kairos-mesh-demo-'));
+      const token = encodeToken(newToken({ networkId: 'demo' }));
+      const nodes: DemoNode[] = [];
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      try {
+        nodes.push(startNode('node-1', root, token, []));
+        const bootstrap = await nodes[0]!.address;
+        for (let i = 2; i <= options.nodes; i += 1)
+          nodes.push(startNode(`node-${i}`, root, token, ['--bootstrap', bootstrap]));
+        await Promise.all(nodes.map((node) => node.address));
+        await watch(nodes, stop.signal);
+      } finally {
+        process.stdout.write('\nstopping the demo daemons...\n');
+        await Promise.all(nodes.map(stopNode));
+        await rm(root, { recursive: true, force: true });
+      }
+    });
+}
+
+function startNode(name: string, root: string, token: string, extra: string[]): DemoNode {
+  const dataDir = join(root, name);
+  const args = [
+    BIN,
+    'up',
+    '--data-dir',
+    dataDir,
+    '--name',
+    name,
+    '--listen',
+    '/ip4/127.0.0.1/tcp/0',
+    '--no-mdns',
+    '--no-vpn',
+    '--dht',
+    'off',
+    '--role',
+    'none',
+    '--log-level',
+    'error',
+    ...extra,
+  ];
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, KAIROS_MESH_TOKEN: token },
+  });
+  const address = new Promise<string>((resolve, reject) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = output.split('\n').find((text) => text.startsWith('  /'));
+      if (line !== undefined) resolve(line.trim());
+    });
+    child.once('exit', (code) =>
+      reject(
+        new KairosError('DEMO_NODE_FAILED', `${name} exited with code ${code}`, {
+          exitCode: ExitCode.software,
+        }),
+      ),
+    );
+  });
+  return { name, dataDir, child, address };
+}
+
+async function stopNode(node: DemoNode): Promise<void> {
+  if (node.child.exitCode !== null || node.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => node.child.once('exit', resolve));
+  node.child.kill('SIGTERM');
+  await exited;
+}
+
+async function watch(nodes: DemoNode[], signal: AbortSignal): Promise<void> {
+  const started = Date.now();
+  let converged: number | undefined;
+  let previous = '';
+  while (!signal.aborted) {
+    const views = await Promise.all(
+      nodes.map((node) => new ApiClient(node.dataDir).get<MemberView[]>('/peers').catch(() => [])),
+    );
+    const rows = nodes.map((node, index) => {
+      const view = views[index] ?? [];
+      const alive = view.filter((member) => member.alive).length;
+      return [node.name, `${alive}/${nodes.length}`, '#'.repeat(alive).padEnd(nodes.length, '.')];
+    });
+    const allSeeAll = views.every((view) => view.filter((member) => member.alive).length === nodes.length);
+    if (allSeeAll && converged === undefined) converged = Date.now() - started;
+    const summary =
+      converged === undefined
+        ? 'forming...'
+        : `every node sees all ${nodes.length} alive (took ${(converged / 1000).toFixed(1)} s)`;
+    const screen = `${formatTable(['NODE', 'SEES ALIVE', ''], rows)}\n\n${summary}\nCtrl-C stops every daemon.`;
+    if (process.stdout.isTTY) process.stdout.write(`\x1b[H\x1b[2J${screen}\n`);
+    else if (screen !== previous) process.stdout.write(`${screen}\n\n`);
+    previous = screen;
+    await sleep(500, signal);
+  }
+}
