@@ -29,11 +29,21 @@ export function candidateEndpoints(input: {
       if (usable(info.address, info.internal)) result.push(withPort(info.address, input.listenPort));
     }
   }
-  for (const address of input.observed) {
-    if (usable(address, address === '127.0.0.1' || address === '::1'))
+  for (const observed of input.observed) {
+    const address = hostOf(observed);
+    if (address !== undefined && usable(address, address === '127.0.0.1' || address === '::1'))
       result.push(withPort(address, input.listenPort));
   }
   return [...new Set(result)].slice(0, 16);
+}
+
+/** The IP of an observed address given as an IP or as a multiaddr (`/ip4/1.2.3.4/tcp/...`). */
+export function hostOf(address: string): string | undefined {
+  // A circuit address starts with the relay's IP, not ours.
+  if (address.includes('/p2p-circuit')) return undefined;
+  const match = /^\/ip[46]\/([^/]+)/.exec(address);
+  if (match !== null) return match[1];
+  return address.startsWith('/') || address.includes('/') ? undefined : address;
 }
 
 function withPort(address: string, port: number): string {

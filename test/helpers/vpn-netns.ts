@@ -1,0 +1,188 @@
+/**
+ * Network-namespace topologies and vpn-node processes for the VPN system tests and
+ * bench/overlay. Every name carries the caller's prefix, so cleanup removes exactly what the
+ * caller made (by name and pid, never by pattern over the whole machine).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../src/shared/exec.ts';
+import { sleep } from '../../src/shared/sleep.ts';
+import type { VpnStatus } from '../../src/vpn/index.ts';
+import type { NodeSpec } from './vpn-node.ts';
+
+const NODE_SCRIPT = join(import.meta.dirname, 'vpn-node.ts');
+
+export async function ns(namespace: string, args: string[]): Promise<string> {
+  return (await run('ip', ['netns', 'exec', namespace, ...args])).stdout;
+}
+
+export async function nsTry(namespace: string, args: string[]): Promise<number> {
+  return (await run('ip', ['netns', 'exec', namespace, ...args], { allowFailure: true })).exitCode;
+}
+
+/** A namespace per node, all on one bridge (the bridge lives in its own namespace too). */
+export class Topology {
+  readonly prefix: string;
+  readonly namespaces: string[] = [];
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  async addNamespace(name: string): Promise<string> {
+    const namespace = `${this.prefix}-${name}`;
+    // A namespace of this exact name left by an aborted run of the same test goes first.
+    await run('ip', ['netns', 'del', namespace], { allowFailure: true });
+    await run('ip', ['netns', 'add', namespace]);
+    this.namespaces.push(namespace);
+    await ns(namespace, ['ip', 'link', 'set', 'lo', 'up']);
+    return namespace;
+  }
+
+  /** Links `a` and `b` with a veth pair named `<prefix><tag>a`/`<prefix><tag>b`, addressed /24. */
+  async link(a: string, b: string, tag: string, addressA?: string, addressB?: string): Promise<void> {
+    const left = `${this.prefix}${tag}a`;
+    const right = `${this.prefix}${tag}b`;
+    await run('ip', ['link', 'add', left, 'netns', a, 'type', 'veth', 'peer', 'name', right, 'netns', b]);
+    if (addressA !== undefined) await ns(a, ['ip', 'addr', 'add', addressA, 'dev', left]);
+    if (addressB !== undefined) await ns(b, ['ip', 'addr', 'add', addressB, 'dev', right]);
+    await ns(a, ['ip', 'link', 'set', left, 'up']);
+    await ns(b, ['ip', 'link', 'set', right, 'up']);
+  }
+
+  /** A bridge namespace with nodes hanging off it: returns the node namespaces. */
+  async bridge(count: number, subnet: string): Promise<string[]> {
+    const hub = await this.addNamespace('br');
+    const bridge = `${this.prefix}br`;
+    await ns(hub, ['ip', 'link', 'add', bridge, 'type', 'bridge']);
+    await ns(hub, ['ip', 'link', 'set', bridge, 'up']);
+    const nodes: string[] = [];
+    for (let i = 1; i <= count; i++) nodes.push(await this.attach(hub, bridge, `n${i}`, `${subnet}.${i}/24`));
+    return nodes;
+  }
+
+  async attach(hub: string, bridge: string, name: string, address: string): Promise<string> {
+    const node = await this.addNamespace(name);
+    await this.link(node, hub, name, address);
+    await ns(hub, ['ip', 'link', 'set', `${this.prefix}${name}b`, 'master', bridge]);
+    return node;
+  }
+
+  async destroy(): Promise<void> {
+    for (const namespace of this.namespaces.splice(0).reverse())
+      await run('ip', ['netns', 'del', namespace], { allowFailure: true });
+  }
+}
+
+export interface VpnNode {
+  spec: NodeSpec;
+  namespace: string;
+  process: ChildProcess;
+  exited: Promise<void>;
+  stderr: string;
+}
+
+export async function makeSharedDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `${prefix}-`));
+}
+
+export function startNode(namespace: string, spec: NodeSpec): VpnNode {
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', namespace, process.execPath, NODE_SCRIPT, JSON.stringify(spec)],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const node: VpnNode = {
+    spec,
+    namespace,
+    process: child,
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', () => resolve())),
+  };
+  child.stderr?.on('data', (chunk: Buffer) => {
+    node.stderr = (node.stderr + chunk.toString()).slice(-20_000);
+  });
+  return node;
+}
+
+export type NodeStatus = VpnStatus & {
+  peerId: string;
+  pid: number;
+  at: number;
+  error?: string;
+  stopped?: boolean;
+};
+
+export async function readStatus(node: VpnNode): Promise<NodeStatus | undefined> {
+  try {
+    return JSON.parse(
+      await readFile(join(node.spec.dir, 'status', `${node.spec.name}.json`), 'utf8'),
+    ) as NodeStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls until `check` returns a value or `timeoutMs` passes; then throws with `what`. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export async function waitStarted(node: VpnNode, timeoutMs = 20_000): Promise<NodeStatus> {
+  return waitFor(`${node.spec.name} to start`, timeoutMs, async () => {
+    const status = await readStatus(node);
+    if (status?.error !== undefined) throw new Error(`${node.spec.name} failed: ${status.error}`);
+    return status?.overlayIp === undefined || status.overlayIp === null || status.stopped === true
+      ? undefined
+      : status;
+  });
+}
+
+export async function stopNode(node: VpnNode): Promise<void> {
+  if (node.process.exitCode !== null || node.process.signalCode !== null) return;
+  node.process.kill('SIGTERM');
+  const timeout = sleep(15_000).then(() => 'timeout');
+  if ((await Promise.race([node.exited.then(() => 'exited'), timeout])) === 'timeout') {
+    node.process.kill('SIGKILL');
+    await node.exited;
+  }
+}
+
+/** True when one ping over the overlay gets an answer within `waitSeconds`. */
+export async function pings(namespace: string, address: string, waitSeconds = 1): Promise<boolean> {
+  return (await nsTry(namespace, ['ping', '-c', '1', '-W', String(waitSeconds), address])) === 0;
+}
+
+/** Removes an interface left by a node that was killed (wireguard-go exits with its link). */
+export async function removeLink(namespace: string, iface: string): Promise<void> {
+  if (existsSync(`/run/netns/${namespace}`)) await nsTry(namespace, ['ip', 'link', 'del', iface]);
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Pids of wireguard-go processes serving `iface` (from /proc, matched exactly on argv). */
+export async function wireguardGoPids(iface: string): Promise<number[]> {
+  const { stdout } = await run('ps', ['-eo', 'pid=,args=']);
+  return stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[1]?.endsWith('wireguard-go') === true && fields[2] === iface)
+    .map((fields) => Number(fields[0]));
+}
