@@ -56,21 +56,25 @@ export function checkFeed(
     const expected = (tip?.seq ?? 0) + 1;
     if (start.entry.seq === expected) {
       if (start.entry.prev !== (tip?.hash ?? null)) {
-        for (const candidate of run) result.rejected.push({ candidate, reason: 'chain' });
-        continue;
+        rejectRest(result, candidates, index - run.length, 'chain');
+        break;
       }
     } else if (!allowHoles) {
       result.deferred.push(...run, ...candidates.slice(index));
       break;
     }
 
-    const valid = lamportPrefix(tip, run, result);
-    if (valid.length === 0) continue;
-    const last = valid[valid.length - 1]!;
-    if (signatures.verify(last.entry.author, signingBytes(last.entry), last.entry.sig)) {
+    const valid = lamportPrefix(tip, run);
+    const last = valid[valid.length - 1];
+    if (
+      last !== undefined &&
+      signatures.verify(last.entry.author, signingBytes(last.entry), last.entry.sig)
+    ) {
       result.accepted.push(...valid);
       tip = { seq: last.entry.seq, hash: last.hash, lamport: last.entry.lamport };
-      continue;
+      if (valid.length === run.length) continue;
+      rejectRest(result, candidates, index - run.length + valid.length, 'lamport');
+      break;
     }
     // The run's head signature is bad: keep the prefix whose own signatures hold.
     let position = 0;
@@ -81,27 +85,43 @@ export function checkFeed(
       result.accepted.push(candidate);
       tip = { seq: candidate.entry.seq, hash: candidate.hash, lamport: candidate.entry.lamport };
     }
-    result.rejected.push({ candidate: valid[position]!, reason: 'signature' });
-    for (const candidate of valid.slice(position + 1)) result.rejected.push({ candidate, reason: 'chain' });
+    rejectRest(
+      result,
+      candidates,
+      index - run.length + position,
+      position < valid.length ? 'signature' : 'lamport',
+    );
+    break;
   }
   return result;
+}
+
+/**
+ * Rejects candidates[from] for `reason` and everything after it as 'chain': a later entry of the
+ * feed must not be stored past a rejected one, or a forger could punch a hole in the feed by
+ * spoiling one entry. Honest peers deliver the real entries later.
+ */
+function rejectRest(
+  result: FeedCheckResult,
+  candidates: Candidate[],
+  from: number,
+  reason: RejectReason,
+): void {
+  result.rejected.push({ candidate: candidates[from]!, reason });
+  for (const candidate of candidates.slice(from + 1)) result.rejected.push({ candidate, reason: 'chain' });
 }
 
 function linked(before: Candidate, after: Candidate): boolean {
   return after.entry.seq === before.entry.seq + 1 && after.entry.prev === before.hash;
 }
 
-/** An author's Lamport clock only grows; the run is cut at the first entry that breaks that. */
-function lamportPrefix(tip: FeedHead | undefined, run: Candidate[], result: FeedCheckResult): Candidate[] {
+/** An author's Lamport clock only grows: the longest prefix of the run that keeps it so. */
+function lamportPrefix(tip: FeedHead | undefined, run: Candidate[]): Candidate[] {
   let floor = tip?.lamport ?? 0;
   for (let position = 0; position < run.length; position += 1) {
-    const candidate = run[position]!;
-    if (candidate.entry.lamport <= floor) {
-      result.rejected.push({ candidate, reason: 'lamport' });
-      for (const rest of run.slice(position + 1)) result.rejected.push({ candidate: rest, reason: 'chain' });
-      return run.slice(0, position);
-    }
-    floor = candidate.entry.lamport;
+    const lamport = run[position]!.entry.lamport;
+    if (lamport <= floor) return run.slice(0, position);
+    floor = lamport;
   }
   return run;
 }

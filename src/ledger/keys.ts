@@ -46,6 +46,10 @@ export class SignatureVerifier {
     return key;
   }
 
+  knows(author: string): boolean {
+    return this.keyOf(author) !== null;
+  }
+
   verify(author: string, bytes: Uint8Array, signature: string): boolean {
     const key = this.keyOf(author);
     if (key === null) return false;

@@ -3,22 +3,14 @@ import type { Logger } from '../shared/logger.ts';
 import { ExitCode, KairosError, describeError } from '../shared/errors.ts';
 import { canonicalJson, CanonicalError, type JsonValue } from './canonical.ts';
 import { isKept } from './compaction.ts';
-import {
-  encodeEntry,
-  hashEncoded,
-  parseEntry,
-  signingBytes,
-  type Entry,
-  type Op,
-  type RejectReason,
-  type UnsignedEntry,
-} from './entry.ts';
-import { checkFeed, type Candidate, type FeedHead } from './feed-check.ts';
+import { hashEncoded, parseEntry, signingBytes, type Entry, type Op, type RejectReason } from './entry.ts';
+import type { Candidate, FeedHead } from './feed-check.ts';
+import { newRejectCounts, parseIncoming, planMerge, selectAcceptable } from './incoming.ts';
+import { buildEntry } from './entry-builder.ts';
 import { EntrySigner, SignatureVerifier } from './keys.ts';
 import {
   beats,
   liveItems,
-  recordOf,
   stateKey,
   toItem,
   type StateChange,
@@ -259,22 +251,10 @@ export class Ledger {
       const built: Candidate[] = [];
       for (const { op, bucket, key, value } of prepared) {
         lamport += 1;
-        const unsigned: UnsignedEntry = {
-          author: this.selfId,
-          seq: (head?.seq ?? 0) + 1,
-          prev: head?.hash ?? null,
-          lamport,
-          time: Math.max(0, Math.floor(this.options.now())),
-          op,
-          bucket,
-          key,
-          value,
-        };
-        const entry: Entry = { ...unsigned, sig: this.signer.sign(signingBytes(unsigned)) };
-        const encoded = encodeEntry(entry);
-        const hash = hashEncoded(encoded);
-        built.push({ entry, encoded, hash });
-        head = { seq: entry.seq, hash, lamport };
+        const time = Math.max(0, Math.floor(this.options.now()));
+        const candidate = buildEntry(this.signer, head, { lamport, time, op, bucket, key, value });
+        built.push(candidate);
+        head = { seq: candidate.entry.seq, hash: candidate.hash, lamport };
       }
       await this.commit(built, true);
       return built;
@@ -319,55 +299,17 @@ export class Ledger {
    */
   async ingest(raw: unknown[], allowHoles: boolean): Promise<Set<string>> {
     this.counters.received += raw.length;
-    const byAuthor = new Map<string, Candidate[]>();
-    for (const input of raw) {
-      const parsed = parseEntry(input);
-      if (!parsed.ok) {
-        this.counters.rejected[parsed.reason] += 1;
-        continue;
-      }
-      const { entry, encoded } = parsed;
-      if (checkWrite(entry.author, entry.bucket, entry.key) !== undefined) {
-        this.counters.rejected.rule += 1;
-        continue;
-      }
-      if (this.verifier.keyOf(entry.author) === null) {
-        this.counters.rejected.author += 1;
-        continue;
-      }
-      const list = byAuthor.get(entry.author) ?? [];
-      list.push({ entry, encoded, hash: hashEncoded(encoded) });
-      byAuthor.set(entry.author, list);
-    }
+    const byAuthor = parseIncoming(raw, this.verifier, this.counters);
     if (byAuthor.size === 0 || !this.running) return new Set();
     return this.mutex.run(async () => {
       if (!this.running) return new Set<string>();
-      const accepted: Candidate[] = [];
-      const waiting = new Set<string>();
-      for (const [author, list] of byAuthor) {
-        const head = this.heads.get(author);
-        list.sort((a, b) => a.entry.seq - b.entry.seq);
-        const fresh: Candidate[] = [];
-        for (const candidate of list) {
-          const { seq } = candidate.entry;
-          const last = fresh[fresh.length - 1];
-          if (seq <= (head?.seq ?? 0) || last?.entry.seq === seq) {
-            const known = seq === head?.seq ? head.hash : last?.entry.seq === seq ? last.hash : undefined;
-            if (known !== undefined && known !== candidate.hash) this.counters.rejected.fork += 1;
-            else this.counters.duplicates += 1;
-            continue;
-          }
-          fresh.push(candidate);
-        }
-        if (fresh.length === 0) continue;
-        const result = checkFeed(head, fresh, allowHoles, this.verifier);
-        accepted.push(...result.accepted);
-        for (const { reason } of result.rejected) this.counters.rejected[reason] += 1;
-        if (result.deferred.length > 0) {
-          this.counters.deferred += result.deferred.length;
-          waiting.add(author);
-        }
-      }
+      const { accepted, waiting } = selectAcceptable(
+        byAuthor,
+        this.heads,
+        allowHoles,
+        this.verifier,
+        this.counters,
+      );
       if (accepted.length > 0) {
         await this.commit(accepted, false);
         this.counters.accepted += accepted.length;
@@ -378,25 +320,17 @@ export class Ledger {
 
   /** Must run inside the mutex: merges, writes one batch, then updates memory and listeners. */
   private async commit(candidates: Candidate[], sync: boolean): Promise<void> {
-    const overlay = new Map<string, StateRecord>();
-    const heads = new Map<string, FeedHead>();
-    let lamport = this.lamport;
-    for (const { entry, hash } of candidates) {
-      const id = stateKey(entry.bucket, entry.key);
-      const current = overlay.get(id) ?? this.state.get(id);
-      if (current === undefined || beats(entry, current)) overlay.set(id, recordOf(entry, hash));
-      const head = heads.get(entry.author) ?? this.heads.get(entry.author);
-      if (head === undefined || entry.seq > head.seq)
-        heads.set(entry.author, { seq: entry.seq, hash, lamport: entry.lamport });
-      lamport = Math.max(lamport, entry.lamport);
-    }
-    await this.store.commit({ entries: candidates, state: [...overlay.values()], heads, lamport }, sync);
-    for (const [id, record] of overlay) this.state.set(id, record);
-    for (const [author, head] of heads) this.heads.set(author, head);
-    this.lamport = lamport;
+    const plan = planMerge(candidates, this.state, this.heads, this.lamport);
+    await this.store.commit(
+      { entries: candidates, state: [...plan.state.values()], heads: plan.heads, lamport: plan.lamport },
+      sync,
+    );
+    for (const [id, record] of plan.state) this.state.set(id, record);
+    for (const [author, head] of plan.heads) this.heads.set(author, head);
+    this.lamport = plan.lamport;
     this.entryCount += candidates.length;
     this.cachedVector = undefined;
-    for (const record of overlay.values()) this.emit(record);
+    for (const record of plan.state.values()) this.emit(record);
   }
 
   private emit(record: StateRecord): void {
@@ -664,7 +598,7 @@ function newCounters(): Omit<
     accepted: 0,
     duplicates: 0,
     deferred: 0,
-    rejected: { malformed: 0, oversize: 0, rule: 0, author: 0, signature: 0, chain: 0, lamport: 0, fork: 0 },
+    rejected: newRejectCounts(),
     gossipSent: 0,
     gossipReceived: 0,
     syncsStarted: 0,
