@@ -4,11 +4,13 @@ import { registerValidate } from './validate.ts';
 import { registerUp } from './up.ts';
 import { registerStatus } from './peers.ts';
 import { registerDemo } from './demo.ts';
+import { registerVpn } from './vpn.ts';
 
 /** Every command group, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
   registerUp(program);
   registerStatus(program);
+  registerVpn(program);
   registerDemo(program);
   registerToken(program);
   registerValidate(program);
