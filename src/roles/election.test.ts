@@ -1,0 +1,531 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { evaluate, latestCommitted, majority, quorumOf, type ElectionInput } from './election.ts';
+import { proposalHash } from './hash.ts';
+import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
+
+function input(overrides: Partial<ElectionInput> & { self: string }): ElectionInput {
+  return {
+    selfName: overrides.self,
+    selfMode: 'auto',
+    settings: { minimumNodes: 3, masterTarget: 1, masterGraceMs: 60_000 },
+    records: new Map(),
+    overrides: new Map(),
+    alive: [],
+    unseenForMs: () => 0,
+    settled: true,
+    ...overrides,
+  };
+}
+
+const hello = (peerId: string, mode: RoleMode = 'auto'): VoteRecord => ({
+  v: 1,
+  name: peerId,
+  mode,
+  epoch: 0,
+});
+
+describe('bootstrap', () => {
+  it('publishes its record first, then says how many nodes it waits for', () => {
+    const first = evaluate(input({ self: 'a', alive: [{ peerId: 'a', name: 'a' }] }));
+    expect(first.write).toEqual(hello('a'));
+    const records = new Map([
+      ['a', hello('a')],
+      ['b', hello('b')],
+    ]);
+    const waiting = evaluate(
+      input({
+        self: 'a',
+        records,
+        alive: ['a', 'b'].map((peerId) => ({ peerId, name: peerId })),
+      }),
+    );
+    expect(waiting.write).toBeUndefined();
+    expect(waiting.status).toMatchObject({ phase: 'waiting-for-nodes', message: '2 of 3 nodes alive' });
+  });
+
+  it('makes a single-node cluster at once with minimumNodes 1', () => {
+    for (const mode of ['auto', 'master'] as const) {
+      const records = new Map([['solo', hello('solo', mode)]]);
+      const base = input({
+        self: 'solo',
+        selfMode: mode,
+        settings: { minimumNodes: 1, masterTarget: 1, masterGraceMs: 1000 },
+        records,
+        alive: [{ peerId: 'solo', name: 'solo' }],
+      });
+      const vote = evaluate(base).write!;
+      expect(vote.epoch).toBe(1);
+      records.set('solo', vote);
+      const after = evaluate(base);
+      expect(after.committed?.proposal).toMatchObject({
+        epoch: 1,
+        initMaster: 'solo',
+        members: [{ peerId: 'solo', role: 'master' }],
+      });
+      expect(after.status.phase).toBe('committed');
+    }
+  });
+
+  it('respects static roles and leaves out role none', () => {
+    const modes: Record<string, RoleMode> = { a: 'worker', b: 'none', c: 'master', d: 'auto', e: 'auto' };
+    const records = new Map(Object.entries(modes).map(([peerId, mode]) => [peerId, hello(peerId, mode)]));
+    const outcome = evaluate(
+      input({
+        self: 'd',
+        records,
+        settings: { minimumNodes: 4, masterTarget: 2, masterGraceMs: 1000 },
+        alive: Object.keys(modes).map((peerId) => ({ peerId, name: peerId })),
+      }),
+    );
+    const proposal = outcome.write!.proposal!;
+    const roles = Object.fromEntries(proposal.members.map((member) => [member.peerId, member.role]));
+    expect(roles['a']).toBe('worker');
+    expect(roles['b']).toBeUndefined();
+    expect(roles['c']).toBe('master');
+    expect(Object.values(roles).filter((role) => role === 'master')).toHaveLength(2);
+  });
+
+  it('says so when no node may be a master', () => {
+    const records = new Map(['a', 'b'].map((peerId) => [peerId, hello(peerId, 'worker')]));
+    const outcome = evaluate(
+      input({
+        self: 'a',
+        selfMode: 'worker',
+        settings: { minimumNodes: 2, masterTarget: 1, masterGraceMs: 1000 },
+        records,
+        alive: ['a', 'b'].map((peerId) => ({ peerId, name: peerId })),
+      }),
+    );
+    expect(outcome.status.phase).toBe('no-master-candidate');
+    expect(outcome.write).toBeUndefined();
+  });
+
+  it('computes the same proposal whatever order it sees nodes and records in', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 3, maxLength: 12 }),
+        fc.array(fc.constantFrom<RoleMode>('auto', 'auto', 'master', 'worker', 'none'), {
+          minLength: 12,
+          maxLength: 12,
+        }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        (peers, modes, masterTarget, shuffleSeed) => {
+          const entries = peers.map((peerId, index): [string, VoteRecord] => [
+            peerId,
+            hello(peerId, modes[index] === 'none' ? 'auto' : modes[index]!),
+          ]);
+          const shuffled = [...entries].sort(
+            (a, b) => ((a[0].charCodeAt(0) * shuffleSeed) % 97) - ((b[0].charCodeAt(0) * shuffleSeed) % 97),
+          );
+          const proposalFrom = (list: [string, VoteRecord][], self: string): Proposal | undefined => {
+            const outcome = evaluate(
+              input({
+                self,
+                selfMode: list.find(([peerId]) => peerId === self)![1].mode,
+                settings: { minimumNodes: 3, masterTarget, masterGraceMs: 1000 },
+                records: new Map(list),
+                alive: list.map(([peerId]) => ({ peerId, name: peerId })),
+              }),
+            );
+            return outcome.write?.proposal;
+          };
+          const selfA = peers[0]!;
+          const selfB = peers[peers.length - 1]!;
+          const a = proposalFrom(entries, selfA);
+          const b = proposalFrom(shuffled, selfB);
+          expect(a === undefined).toBe(b === undefined);
+          if (a !== undefined && b !== undefined) expect(proposalHash(a)).toBe(proposalHash(b));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+/**
+ * A small replicated world for property tests: each node has its own copy of the records
+ * (last writer wins by per-author sequence), writes reach other nodes only when an action
+ * delivers them (in any order, or never: a partition), nodes crash and restart, and every
+ * node's presence view and loss timers are whatever the test says.
+ */
+interface WorldNode {
+  id: string;
+  mode: RoleMode;
+  records: Map<string, VoteRecord & { seq: number }>;
+  overrides: Map<string, { role: RoleMode; seq: number }>;
+  known: Decision | undefined;
+  alive: string[];
+  lostPeers: Set<string>;
+  up: boolean;
+}
+
+type Action =
+  | { kind: 'step'; node: number }
+  | { kind: 'deliver'; from: number; to: number }
+  | { kind: 'view'; node: number; mask: number }
+  | { kind: 'lose'; node: number; peer: number; lost: boolean }
+  | { kind: 'heal' }
+  | { kind: 'crash'; node: number }
+  | { kind: 'restart'; node: number }
+  | { kind: 'override'; node: number; target: number; role: RoleMode };
+
+interface Cast {
+  author: string;
+  epoch: number;
+  hash: string;
+  proposal: Proposal;
+  base: Decision | undefined;
+}
+
+class World {
+  readonly nodes: WorldNode[];
+  readonly cast: Cast[] = [];
+  readonly settings: ElectionInput['settings'];
+  private seq = 0;
+
+  constructor(modes: RoleMode[], settings: ElectionInput['settings'], known?: Decision) {
+    this.settings = settings;
+    this.nodes = modes.map((mode, index) => ({
+      id: `n${index}`,
+      mode,
+      records: new Map(),
+      overrides: new Map(),
+      known,
+      alive: modes.map((_, peer) => `n${peer}`),
+      lostPeers: new Set(),
+      up: true,
+    }));
+  }
+
+  apply(action: Action): void {
+    if (action.kind === 'heal') {
+      // Anti-entropy after a partition: every node gets every record.
+      for (let to = 0; to < this.nodes.length; to++)
+        for (let from = 0; from < this.nodes.length; from++) this.apply({ kind: 'deliver', from, to });
+      return;
+    }
+    const node = this.nodes[(action.kind === 'deliver' ? action.to : action.node) % this.nodes.length]!;
+    switch (action.kind) {
+      case 'step':
+        return this.step(node);
+      case 'deliver': {
+        const from = this.nodes[action.from % this.nodes.length]!;
+        const record = from.records.get(from.id);
+        const current = node.records.get(from.id);
+        if (record !== undefined && (current === undefined || current.seq < record.seq))
+          node.records.set(from.id, record);
+        for (const [target, override] of from.overrides) {
+          const mine = node.overrides.get(target);
+          if (mine === undefined || mine.seq < override.seq) node.overrides.set(target, override);
+        }
+        return;
+      }
+      case 'view':
+        node.alive = this.nodes
+          .filter((_, index) => (action.mask >> index) & 1 || index === action.node % this.nodes.length)
+          .map((peer) => peer.id);
+        return;
+      case 'lose': {
+        const peer = this.nodes[action.peer % this.nodes.length]!.id;
+        if (action.lost) node.lostPeers.add(peer);
+        else node.lostPeers.delete(peer);
+        return;
+      }
+      case 'crash':
+        node.up = false;
+        return;
+      case 'restart':
+        node.up = true;
+        node.known = undefined;
+        return;
+      case 'override': {
+        const target = this.nodes[action.target % this.nodes.length]!.id;
+        node.overrides.set(target, { role: action.role, seq: ++this.seq });
+        return;
+      }
+    }
+  }
+
+  step(node: WorldNode): void {
+    if (!node.up) return;
+    const outcome = evaluate({
+      self: node.id,
+      selfName: node.id,
+      selfMode: node.mode,
+      settings: this.settings,
+      records: node.records,
+      overrides: new Map([...node.overrides].map(([peer, value]) => [peer, value.role])),
+      alive: node.alive.map((peerId) => ({ peerId, name: peerId })),
+      unseenForMs: (peerId) => (node.lostPeers.has(peerId) ? Number.MAX_SAFE_INTEGER : 0),
+      settled: true,
+      known: node.known,
+    });
+    if (outcome.committed !== undefined) node.known = outcome.committed;
+    const write = outcome.write;
+    if (write === undefined) return;
+    const previous = node.records.get(node.id);
+    // The one-vote-per-epoch rule, checked from outside the module.
+    if (write.epoch > 0 && previous !== undefined && write.hash !== previous.hash)
+      expect(write.epoch).toBeGreaterThan(previous.epoch);
+    node.records.set(node.id, { ...write, seq: ++this.seq });
+    if (write.epoch > 0 && write.hash !== previous?.hash)
+      this.cast.push({
+        author: node.id,
+        epoch: write.epoch,
+        hash: write.hash!,
+        proposal: write.proposal!,
+        base: write.base,
+      });
+  }
+
+  /** Ground truth from every vote ever cast (the ledger keeps only the latest per node). */
+  committedByEpoch(): Map<number, Map<string, Proposal>> {
+    const voters = new Map<
+      string,
+      { proposal: Proposal; base: Decision | undefined; authors: Set<string> }
+    >();
+    for (const vote of this.cast) {
+      let entry = voters.get(vote.hash);
+      if (entry === undefined)
+        voters.set(vote.hash, (entry = { proposal: vote.proposal, base: vote.base, authors: new Set() }));
+      const electors =
+        vote.proposal.baseHash === null
+          ? vote.proposal.members.map((member) => member.peerId)
+          : (vote.base?.proposal.committee ?? []);
+      if (electors.includes(vote.author)) entry.authors.add(vote.author);
+    }
+    const result = new Map<number, Map<string, Proposal>>();
+    for (const [hash, entry] of voters) {
+      if (entry.authors.size < quorumOf(entry.proposal, entry.base)) continue;
+      const epoch = entry.proposal.epoch;
+      if (!result.has(epoch)) result.set(epoch, new Map());
+      result.get(epoch)!.set(hash, entry.proposal);
+    }
+    return result;
+  }
+}
+
+const actionArb = (count: number): fc.Arbitrary<Action> =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('step' as const), node: fc.nat(count - 1) }) },
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        kind: fc.constant('deliver' as const),
+        from: fc.nat(count - 1),
+        to: fc.nat(count - 1),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('view' as const),
+        node: fc.nat(count - 1),
+        mask: fc.nat((1 << count) - 1),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('lose' as const),
+        node: fc.nat(count - 1),
+        peer: fc.nat(count - 1),
+        lost: fc.boolean(),
+      }),
+    },
+    { weight: 1, arbitrary: fc.constant({ kind: 'heal' as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.nat(count - 1) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), node: fc.nat(count - 1) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('override' as const),
+        node: fc.nat(count - 1),
+        target: fc.nat(count - 1),
+        role: fc.constantFrom<RoleMode>('auto', 'worker', 'none'),
+      }),
+    },
+  );
+
+const RUNS = Number(process.env['ELECTION_PROPERTY_RUNS'] ?? 400);
+
+/** Returns the highest committed epoch, so tests can show they reached later epochs. */
+function checkWorld(world: World): number {
+  const committed = world.committedByEpoch();
+  const initMasters = new Set<string>();
+  for (const [epoch, proposals] of committed) {
+    // Never two decisions for one epoch.
+    expect(proposals.size, `epoch ${epoch}`).toBe(1);
+    for (const proposal of proposals.values()) {
+      initMasters.add(proposal.initMaster);
+      const staticMasters = proposal.members.filter(
+        (member) => world.nodes.find((node) => node.id === member.peerId)?.mode === 'master',
+      ).length;
+      const masters = proposal.members.filter((member) => member.role === 'master').length;
+      expect(masters).toBeLessThanOrEqual(Math.max(proposal.masterTarget, staticMasters));
+    }
+  }
+  // One cluster: the init master never changes.
+  expect(initMasters.size).toBeLessThanOrEqual(1);
+  // No node believes in a decision that did not commit.
+  for (const node of world.nodes) {
+    if (node.known === undefined) continue;
+    expect(committed.get(node.known.proposal.epoch)?.has(node.known.hash)).toBe(true);
+  }
+  return Math.max(0, ...committed.keys());
+}
+
+describe('safety under any interleaving', () => {
+  it('never commits two decisions for one epoch, from bootstrap on (bootstrap set within 2q-1)', () => {
+    let changed = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(
+          { count: 3, minimumNodes: 3 },
+          { count: 5, minimumNodes: 4 },
+          { count: 5, minimumNodes: 5 },
+          { count: 3, minimumNodes: 2 },
+        ),
+        fc.array(fc.constantFrom<RoleMode>('auto', 'auto', 'auto', 'master', 'worker'), {
+          minLength: 5,
+          maxLength: 5,
+        }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.array(actionArb(5), { minLength: 20, maxLength: 300 }),
+        fc.boolean(),
+        ({ count, minimumNodes }, modes, masterTarget, actions, warmStart) => {
+          expect(2 * majority(minimumNodes) - 1).toBeGreaterThanOrEqual(count);
+          const world = new World(modes.slice(0, count), { minimumNodes, masterTarget, masterGraceMs: 1000 });
+          // Half the runs start with a few healthy rounds (everyone steps, everything delivered), so
+          // the random part also exercises changes after a bootstrap, not only the bootstrap.
+          if (warmStart)
+            for (let round = 0; round < 3; round++) {
+              for (const node of world.nodes) world.step(node);
+              world.apply({ kind: 'heal' });
+            }
+          for (const action of actions) world.apply(action);
+          if (checkWorld(world) >= 2) changed++;
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    // The runs did reach later epochs, so the property covers changes, not only bootstrap.
+    expect(changed).toBeGreaterThan(RUNS / 20);
+  });
+
+  it('never commits two decisions for one epoch after bootstrap, with up to 9 nodes', () => {
+    let changed = 0;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4, max: 9 }),
+        fc.array(fc.constantFrom<RoleMode>('auto', 'auto', 'auto', 'master', 'worker', 'none'), {
+          minLength: 9,
+          maxLength: 9,
+        }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.array(actionArb(9), { minLength: 50, maxLength: 400 }),
+        (count, modes, masterTarget, actions) => {
+          // The bootstrap decision: nodes 0..2, known to every node.
+          const proposal: Proposal = {
+            epoch: 1,
+            baseHash: null,
+            initMaster: 'n0',
+            initMasterRetired: false,
+            masterTarget,
+            minimumNodes: 3,
+            members: [0, 1, 2].map((index) => ({
+              peerId: `n${index}`,
+              name: `n${index}`,
+              role: index === 0 ? 'master' : 'worker',
+            })),
+            committee: ['n0', 'n1', 'n2'],
+          };
+          const d1: Decision = { hash: proposalHash(proposal), proposal };
+          const nodeModes = modes.slice(0, count).map((mode, index) => (index === 0 ? 'auto' : mode));
+          const world = new World(nodeModes, { minimumNodes: 3, masterTarget, masterGraceMs: 1000 }, d1);
+          // Every node has synced the bootstrap votes of n0 and n1 into its (persistent) ledger.
+          for (const index of [0, 1]) {
+            const author = `n${index}`;
+            world.cast.push({ author, epoch: 1, hash: d1.hash, proposal, base: undefined });
+            const vote = {
+              v: 1 as const,
+              name: author,
+              mode: nodeModes[index]!,
+              epoch: 1,
+              hash: d1.hash,
+              proposal,
+            };
+            for (const node of world.nodes) node.records.set(author, { ...vote, seq: 0 });
+          }
+          for (const action of actions) world.apply(action);
+          if (checkWorld(world) >= 3) changed++;
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    expect(changed).toBeGreaterThan(RUNS / 20);
+  });
+
+  it('reaches agreement when messages flow: joins, a lost master replaced within the target', () => {
+    const world = new World(['auto', 'auto', 'auto', 'auto', 'auto'], {
+      minimumNodes: 3,
+      masterTarget: 2,
+      masterGraceMs: 1000,
+    });
+    const flush = (): void => {
+      for (let round = 0; round < 12; round++)
+        for (let to = 0; to < 5; to++) {
+          world.step(world.nodes[to]!);
+          for (let from = 0; from < 5; from++) world.apply({ kind: 'deliver', from, to });
+        }
+    };
+    flush();
+    const decided = world.nodes.map((node) => node.known?.hash);
+    expect(new Set(decided).size).toBe(1);
+    const first = world.nodes[0]!.known!.proposal;
+    expect(first.members).toHaveLength(5);
+    expect(first.members.filter((member) => member.role === 'master')).toHaveLength(2);
+    // A non-init master vanishes past its grace: it is replaced, masters stay at 2, the init master stays.
+    const gone = first.members.find(
+      (member) => member.role === 'master' && member.peerId !== first.initMaster,
+    )!;
+    const goneIndex = Number(gone.peerId.slice(1));
+    world.apply({ kind: 'crash', node: goneIndex });
+    for (const node of world.nodes) {
+      node.alive = node.alive.filter((peerId) => peerId !== gone.peerId);
+      node.lostPeers.add(gone.peerId);
+    }
+    flush();
+    const after = world.nodes[(goneIndex + 1) % 5]!.known!.proposal;
+    expect(after.epoch).toBeGreaterThan(first.epoch);
+    expect(after.initMaster).toBe(first.initMaster);
+    expect(after.members.find((member) => member.peerId === gone.peerId)).toBeUndefined();
+    expect(after.members.filter((member) => member.role === 'master')).toHaveLength(2);
+    checkWorld(world);
+  });
+});
+
+describe('latestCommitted', () => {
+  it('takes the base of a later vote as committed once votes were overwritten', () => {
+    const proposal: Proposal = {
+      epoch: 4,
+      baseHash: 'x',
+      initMaster: 'a',
+      initMasterRetired: false,
+      masterTarget: 1,
+      minimumNodes: 1,
+      members: [{ peerId: 'a', name: 'a', role: 'master' }],
+      committee: ['a'],
+    };
+    const base: Decision = { hash: proposalHash(proposal), proposal };
+    const records = new Map<string, VoteRecord>([
+      [
+        'a',
+        { v: 1, name: 'a', mode: 'auto', epoch: 5, hash: 'h5', proposal: { ...proposal, epoch: 5 }, base },
+      ],
+    ]);
+    expect(latestCommitted(records)?.hash).toBe(base.hash);
+  });
+});

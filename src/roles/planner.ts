@@ -1,0 +1,200 @@
+import { compareByRank } from './hash.ts';
+import type { AssignedRole, Assignment, Decision, Proposal, RoleMode } from './types.ts';
+
+/** Voters of the next epoch: small and fixed by each decision, so any two majorities meet. */
+export const COMMITTEE_SIZE = 5;
+
+/** A member as the planner sees it: its effective mode (operator override, else its own). */
+export interface Candidate {
+  peerId: string;
+  name: string;
+  mode: RoleMode;
+}
+
+export interface PlanView {
+  /** Alive members whose mode is known (their vote record is visible), self included. */
+  alive: readonly Candidate[];
+  /** Effective mode of every node whose record is visible, alive or not. */
+  modes: ReadonlyMap<string, RoleMode>;
+  /** How long a node that is not alive has been unseen (ms). */
+  unseenForMs: (peerId: string) => number;
+  masterGraceMs: number;
+}
+
+export type BootstrapPlan =
+  | { ok: true; proposal: Proposal }
+  | { ok: false; reason: 'too-few-nodes' | 'no-master-candidate'; eligible: number };
+
+/**
+ * The epoch-1 proposal from one node's view: static masters are masters, then `auto` nodes in
+ * rank order until the target is met; the lowest-ranked master runs `--cluster-init`.
+ */
+export function bootstrapProposal(
+  alive: readonly Candidate[],
+  settings: { minimumNodes: number; masterTarget: number },
+): BootstrapPlan {
+  const eligible = alive
+    .filter((node) => node.mode !== 'none')
+    .sort((a, b) => compareByRank(a.peerId, b.peerId));
+  if (eligible.length < settings.minimumNodes)
+    return { ok: false, reason: 'too-few-nodes', eligible: eligible.length };
+  const masters = new Set(eligible.filter((node) => node.mode === 'master').map((node) => node.peerId));
+  for (const node of eligible) {
+    if (masters.size >= settings.masterTarget) break;
+    if (node.mode === 'auto') masters.add(node.peerId);
+  }
+  const initMaster = eligible.find((node) => masters.has(node.peerId))?.peerId;
+  if (initMaster === undefined)
+    return { ok: false, reason: 'no-master-candidate', eligible: eligible.length };
+  const members = sortMembers(
+    eligible.map((node) => ({
+      peerId: node.peerId,
+      name: node.name,
+      role: masters.has(node.peerId) ? 'master' : 'worker',
+    })),
+  );
+  const aliveIds = new Set(eligible.map((node) => node.peerId));
+  return {
+    ok: true,
+    proposal: {
+      epoch: 1,
+      baseHash: null,
+      initMaster,
+      initMasterRetired: false,
+      masterTarget: settings.masterTarget,
+      minimumNodes: settings.minimumNodes,
+      members,
+      committee: pickCommittee(members, [], aliveIds, () => false),
+    },
+  };
+}
+
+/**
+ * The change the committed decision needs, as the proposal for `epoch`, or undefined when it
+ * needs none. Mode changes first, then masters lost past their grace leave, new nodes join
+ * (as masters while the target is unmet), and `auto` masters are added or stepped down so the
+ * masters never exceed max(target, static masters).
+ */
+export function nextProposal(base: Decision, view: PlanView, epoch: number): Proposal | undefined {
+  const previous = base.proposal;
+  // Planning needs every master's mode (is it static?): wait until their records are visible.
+  if (previous.members.some((member) => member.role === 'master' && !view.modes.has(member.peerId)))
+    return undefined;
+  const aliveIds = new Set(view.alive.map((node) => node.peerId));
+  const lost = (peerId: string): boolean =>
+    !aliveIds.has(peerId) && view.unseenForMs(peerId) > view.masterGraceMs;
+  const members = new Map<string, Assignment>(
+    previous.members.map((member) => [member.peerId, { ...member }]),
+  );
+
+  for (const member of [...members.values()]) {
+    const mode = view.modes.get(member.peerId);
+    if (mode === 'none') members.delete(member.peerId);
+    else if (mode === 'master') member.role = 'master';
+    else if (mode === 'worker') member.role = 'worker';
+    if (member.role === 'master' && lost(member.peerId)) members.delete(member.peerId);
+  }
+
+  const mastersCount = (): number =>
+    [...members.values()].filter((member) => member.role === 'master').length;
+  const joining = view.alive
+    .filter((node) => node.mode !== 'none' && !members.has(node.peerId))
+    .sort((a, b) => compareByRank(a.peerId, b.peerId));
+  for (const node of joining) {
+    const role: AssignedRole =
+      node.mode === 'master' || (node.mode === 'auto' && mastersCount() < previous.masterTarget)
+        ? 'master'
+        : 'worker';
+    members.set(node.peerId, { peerId: node.peerId, name: node.name, role });
+  }
+
+  const autoOf = (role: AssignedRole, aliveOnly: boolean): Assignment[] =>
+    [...members.values()]
+      .filter(
+        (member) =>
+          member.role === role &&
+          view.modes.get(member.peerId) === 'auto' &&
+          (!aliveOnly || aliveIds.has(member.peerId)),
+      )
+      .sort((a, b) => compareByRank(a.peerId, b.peerId));
+  for (const worker of autoOf('worker', true)) {
+    if (mastersCount() >= previous.masterTarget) break;
+    worker.role = 'master';
+  }
+  // Above target only because static masters arrived: step down `auto` masters, newest rank first,
+  // the init master last.
+  const stepDown = autoOf('master', false).sort(
+    (a, b) =>
+      Number(b.peerId !== previous.initMaster) - Number(a.peerId !== previous.initMaster) ||
+      compareByRank(b.peerId, a.peerId),
+  );
+  for (const master of stepDown) {
+    if (mastersCount() <= previous.masterTarget) break;
+    master.role = 'worker';
+  }
+
+  const sorted = sortMembers([...members.values()]);
+  const initMasterRetired = previous.initMasterRetired || members.get(previous.initMaster)?.role !== 'master';
+  const committee = pickCommittee(sorted, previous.committee, aliveIds, lost);
+  if (
+    initMasterRetired === previous.initMasterRetired &&
+    sameMembers(sorted, previous.members) &&
+    sameList(committee, previous.committee)
+  )
+    return undefined;
+  if (sorted.length === 0) return undefined;
+  return {
+    epoch,
+    baseHash: base.hash,
+    initMaster: previous.initMaster,
+    initMasterRetired,
+    masterTarget: previous.masterTarget,
+    minimumNodes: previous.minimumNodes,
+    members: sorted,
+    committee,
+  };
+}
+
+/**
+ * Keeps the committee members that are still members and not lost, then fills up to
+ * COMMITTEE_SIZE with alive members, masters first, in rank order.
+ */
+export function pickCommittee(
+  members: readonly Assignment[],
+  previous: readonly string[],
+  alive: ReadonlySet<string>,
+  lost: (peerId: string) => boolean,
+): string[] {
+  const memberIds = new Set(members.map((member) => member.peerId));
+  const committee = previous.filter((peerId) => memberIds.has(peerId) && !lost(peerId));
+  const chosen = new Set(committee);
+  const fill = members
+    .filter((member) => alive.has(member.peerId) && !chosen.has(member.peerId))
+    .sort(
+      (a, b) =>
+        Number(a.role !== 'master') - Number(b.role !== 'master') || compareByRank(a.peerId, b.peerId),
+    );
+  for (const member of fill) {
+    if (committee.length >= COMMITTEE_SIZE) break;
+    committee.push(member.peerId);
+  }
+  return committee.sort();
+}
+
+function sortMembers(members: Assignment[]): Assignment[] {
+  return members.sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0));
+}
+
+function sameMembers(a: readonly Assignment[], b: readonly Assignment[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((member, index) => {
+      const other = b[index];
+      return other !== undefined && other.peerId === member.peerId && other.role === member.role;
+    })
+  );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index]);
+}
