@@ -5,12 +5,14 @@ import { registerUp } from './up.ts';
 import { registerStatus } from './peers.ts';
 import { registerDemo } from './demo.ts';
 import { registerVpn } from './vpn.ts';
+import { registerLedger } from './ledger.ts';
 
 /** Every command group, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
   registerUp(program);
   registerStatus(program);
   registerVpn(program);
+  registerLedger(program);
   registerDemo(program);
   registerToken(program);
   registerValidate(program);
