@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
 import { registerToken } from './token.ts';
 import { registerValidate } from './validate.ts';
+import { registerInstall } from './install.ts';
+import { registerUpgrade } from './upgrade.ts';
+import { registerReset } from './reset.ts';
+import { registerBoot } from './boot.ts';
 import { registerUp } from './up.ts';
 import { registerStatus } from './peers.ts';
 import { registerDemo } from './demo.ts';
@@ -16,4 +20,8 @@ export function registerCommands(program: Command): void {
   registerDemo(program);
   registerToken(program);
   registerValidate(program);
+  registerInstall(program);
+  registerUpgrade(program);
+  registerReset(program);
+  registerBoot(program);
 }
