@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ClassicLevel } from 'classic-level';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { silentLogger } from '../shared/logger.ts';
@@ -107,6 +108,31 @@ describe('Ledger (single node)', () => {
     const next = await again.ledger.put('b', 'k3', 'new');
     expect(next.seq).toBe(51);
     expect(next.lamport).toBe(51);
+  });
+
+  it('verify finds an entry tampered with on disk', async () => {
+    const first = await newLedger();
+    await first.ledger.putMany(
+      Array.from({ length: 20 }, (_, index) => ({
+        op: 'put' as const,
+        bucket: 'b',
+        key: `k${index}`,
+        value: index,
+      })),
+    );
+    await first.ledger.stop();
+    ledgers.splice(ledgers.indexOf(first.ledger), 1);
+    const db = new ClassicLevel<string, string>(first.dir, { valueEncoding: 'utf8' });
+    const entries = db.sublevel<string, string>('e', { valueEncoding: 'utf8' });
+    const keys = await entries.keys().all();
+    const victim = keys[10]!;
+    await entries.put(victim, (await entries.get(victim))!.replace('"value":10', '"value":11'));
+    await db.close();
+    const again = await newLedger(undefined, { dir: first.dir, key: first.privateKey });
+    const report = await again.ledger.verify();
+    expect(report.entries).toBe(20);
+    expect(report.invalid).toBeGreaterThan(0);
+    expect(report.valid).toBe(10);
   });
 
   it('compacts superseded entries while heads and state stay verifiable', async () => {
