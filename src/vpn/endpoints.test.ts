@@ -29,12 +29,25 @@ describe('candidate endpoints', () => {
       candidateEndpoints({
         configured: ['vpn.example:51000'],
         interfaces,
-        observed: ['198.18.100.1', '/ip4/198.18.100.2/tcp/4001/p2p/12D3Koo', '198.18.0.2', '127.0.0.1', '/dns4/x/tcp/1', '/ip4/198.18.7.7/tcp/1/p2p/Qm/p2p-circuit'],
+        observed: [
+          '198.18.100.1',
+          '/ip4/198.18.100.2/tcp/4001/p2p/12D3Koo',
+          '198.18.0.2',
+          '127.0.0.1',
+          '/dns4/x/tcp/1',
+          '/ip4/198.18.7.7/tcp/1/p2p/Qm/p2p-circuit',
+        ],
         listenPort: 51830,
         overlay,
         ownIface: 'kmesh0',
       }),
-    ).toEqual(['vpn.example:51000', '198.18.0.2:51830', '[2001:db8::2]:51830', '198.18.100.1:51830', '198.18.100.2:51830']);
+    ).toEqual([
+      'vpn.example:51000',
+      '198.18.0.2:51830',
+      '[2001:db8::2]:51830',
+      '198.18.100.1:51830',
+      '198.18.100.2:51830',
+    ]);
   });
 
   it('includes loopback only in test mode', () => {

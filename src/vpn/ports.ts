@@ -34,12 +34,16 @@ export interface VpnMembership {
 }
 
 /** The subset of a libp2p v3 Stream the relay uses. */
-export interface RelayStream extends AsyncIterable<Uint8Array | Uint8ArrayList> {
+export interface RelayStream {
   send(data: Uint8Array | Uint8ArrayList): boolean;
   close(): Promise<void>;
   abort(error: Error): void;
-  addEventListener(type: 'drain' | 'close', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'drain' | 'close', listener: () => void): void;
+  addEventListener(type: 'message', listener: (event: { data: Uint8Array | Uint8ArrayList }) => void): void;
+  addEventListener(
+    type: 'drain' | 'close' | 'remoteCloseWrite',
+    listener: () => void,
+    options?: { once?: boolean },
+  ): void;
 }
 
 /** Streams to admitted peers (the daemon passes its libp2p node, with runOnLimitedConnection). */

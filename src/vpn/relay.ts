@@ -1,21 +1,25 @@
 import { createSocket, type Socket } from 'node:dgram';
-import * as lp from 'it-length-prefixed';
+import { Uint8ArrayList } from 'uint8arraylist';
 import type { Logger } from 'pino';
 import { describeError } from '../shared/errors.ts';
+import { encodeFrame, FrameReader } from './frames.ts';
 import type { RelayStream, RelayTransport } from './ports.ts';
 
 export const VPN_RELAY_PROTOCOL = '/kairos-mesh/vpn-relay/1.0.0';
 
-/** Largest datagram carried (WireGuard never sends more than MTU + 80 bytes). */
-const MAX_DATAGRAM = 65_535;
 const REDIAL_AFTER_MS = 2_000;
+/**
+ * Datagrams queued while the stream is full or still being opened; beyond this new ones are
+ * dropped (UDP semantics: WireGuard and the TCP inside retransmit), so memory stays bounded.
+ */
+const MAX_PENDING_BYTES = 256 * 1024;
 const DIAL_TIMEOUT_MS = 10_000;
 
 interface BridgeStream {
   stream: RelayStream;
   /** The peer id that opened it; the stream opened by the smaller id is the one both sides use. */
   dialer: string;
-  /** send() said the buffer is full: drop datagrams until 'drain'. */
+  /** send() said the buffer is full: queue (bounded) until 'drain'. */
   blocked: boolean;
 }
 
@@ -24,7 +28,7 @@ export interface RelayCounters {
   txBytes: number;
   /** Datagrams (bytes) from the stream into local WireGuard. */
   rxBytes: number;
-  /** Datagrams dropped because the stream was full or not up yet. */
+  /** Datagrams dropped because the queue was full (stream full or not up yet). */
   dropped: number;
 }
 
@@ -38,6 +42,9 @@ interface Bridge {
   lastDialAt: number;
   dialing: boolean;
   counters: RelayCounters;
+  /** Length-prefixed datagrams waiting for the next flush. */
+  pending: Uint8ArrayList;
+  flushScheduled: boolean;
 }
 
 /**
@@ -115,11 +122,15 @@ export class RelayBridges {
 
   private async open(peerId: string): Promise<Bridge> {
     const socket = createSocket('udp4');
+    // Connected to the local WireGuard port: the kernel delivers only its datagrams, and
+    // sends need no address lookup.
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(0, '127.0.0.1', () => {
-        socket.off('error', reject);
-        resolve();
+        socket.connect(this.wgPort, '127.0.0.1', () => {
+          socket.off('error', reject);
+          resolve();
+        });
       });
     });
     // A second caller may have opened one while this one bound its socket.
@@ -137,32 +148,58 @@ export class RelayBridges {
       lastDialAt: 0,
       dialing: false,
       counters: { txBytes: 0, rxBytes: 0, dropped: 0 },
+      pending: new Uint8ArrayList(),
+      flushScheduled: false,
     };
     socket.on('error', (error) =>
       this.log.warn({ peer: peerId, err: describeError(error) }, 'relay socket error'),
     );
-    socket.on('message', (datagram, from) => {
-      if (from.address !== '127.0.0.1' || from.port !== this.wgPort) return;
-      this.forward(bridge, datagram);
-    });
+    socket.on('message', (datagram) => this.forward(bridge, datagram));
     this.bridges.set(peerId, bridge);
     return bridge;
   }
 
+  /**
+   * Queues a datagram and flushes once per event-loop turn: everything WireGuard sent in that
+   * turn goes out as one stream write (one muxer frame and one encryption, not one per packet).
+   */
   private forward(bridge: Bridge, datagram: Buffer): void {
-    const entry = preferred(bridge.streams);
-    if (entry === undefined || entry.blocked) {
+    if (bridge.pending.byteLength + datagram.length > MAX_PENDING_BYTES) {
       bridge.counters.dropped++;
       return;
     }
+    bridge.pending.append(encodeFrame(datagram));
+    bridge.counters.txBytes += datagram.length;
+    this.scheduleFlush(bridge);
+  }
+
+  private scheduleFlush(bridge: Bridge): void {
+    if (bridge.flushScheduled) return;
+    bridge.flushScheduled = true;
+    setImmediate(() => {
+      bridge.flushScheduled = false;
+      this.flush(bridge);
+    });
+  }
+
+  private flush(bridge: Bridge): void {
+    const entry = preferred(bridge.streams);
+    if (entry === undefined || entry.blocked || bridge.pending.byteLength === 0) return;
+    const batch = bridge.pending;
+    bridge.pending = new Uint8ArrayList();
     try {
-      if (!entry.stream.send(lp.encode.single(datagram))) {
+      if (!entry.stream.send(batch)) {
         entry.blocked = true;
-        entry.stream.addEventListener('drain', () => (entry.blocked = false), { once: true });
+        entry.stream.addEventListener(
+          'drain',
+          () => {
+            entry.blocked = false;
+            this.scheduleFlush(bridge);
+          },
+          { once: true },
+        );
       }
-      bridge.counters.txBytes += datagram.length;
     } catch {
-      bridge.counters.dropped++;
       void this.drop(bridge, entry);
     }
   }
@@ -198,6 +235,7 @@ export class RelayBridges {
   private attach(bridge: Bridge, stream: RelayStream, dialer: string): void {
     const entry: BridgeStream = { stream, dialer, blocked: false };
     bridge.streams.push(entry);
+    this.scheduleFlush(bridge);
     // Both sides send on the stream opened by the smaller peer id; once that one exists the
     // other is redundant and its opener closes it.
     const own = bridge.streams.find((other) => other.dialer === this.selfId);
@@ -205,20 +243,33 @@ export class RelayBridges {
     void this.pump(bridge, entry);
   }
 
-  private async pump(bridge: Bridge, entry: BridgeStream): Promise<void> {
-    try {
-      for await (const frame of lp.decode(entry.stream, { maxDataLength: MAX_DATAGRAM })) {
-        const datagram = frame.subarray();
-        bridge.counters.rxBytes += datagram.length;
-        bridge.socket.send(datagram, this.wgPort, '127.0.0.1');
-      }
-    } catch (error) {
-      this.log.debug({ peer: bridge.peerId, err: describeError(error) }, 'relay stream ended');
-    } finally {
+  /** Frames from the stream go to local WireGuard as they arrive; the stream's end detaches it. */
+  private pump(bridge: Bridge, entry: BridgeStream): void {
+    const reader = new FrameReader();
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
       bridge.streams = bridge.streams.filter((other) => other !== entry);
+      void entry.stream.close().catch(() => entry.stream.abort(new Error('closed')));
       if (bridge.streams.length === 0 && !bridge.wanted && this.bridges.get(bridge.peerId) === bridge)
-        await this.close(bridge.peerId);
-    }
+        void this.close(bridge.peerId);
+    };
+    entry.stream.addEventListener('message', (event) => {
+      if (ended) return;
+      try {
+        for (const datagram of reader.push(event.data)) {
+          bridge.counters.rxBytes += datagram.length;
+          bridge.socket.send(datagram);
+        }
+      } catch (error) {
+        this.log.warn({ peer: bridge.peerId, err: describeError(error) }, 'bad relay frame: stream dropped');
+        entry.stream.abort(new Error('bad frame'));
+        end();
+      }
+    });
+    entry.stream.addEventListener('close', end, { once: true });
+    entry.stream.addEventListener('remoteCloseWrite', end, { once: true });
   }
 
   private async drop(bridge: Bridge, entry: BridgeStream): Promise<void> {
