@@ -20,16 +20,22 @@ export function newRejectCounts(): Record<RejectReason, number> {
 }
 
 /**
- * Step 1 for untrusted input (no state needed, so it runs outside the writer lock): shape, size,
+ * Step 1 for untrusted input (runs outside the writer lock; `heads` only grow, so a stale view is safe): shape, size,
  * write rules and author key. Returns the survivors grouped by author.
  */
 export function parseIncoming(
   raw: unknown[],
   keys: AuthorKeys,
   counters: IncomingCounters,
+  heads?: ReadonlyMap<string, FeedHead>,
 ): Map<string, Candidate[]> {
   const byAuthor = new Map<string, Candidate[]>();
   for (const input of raw) {
+    if (heads !== undefined && isOlderThanHead(input, heads)) {
+      // Gossip delivers most entries several times: skip the canonical encoding of old ones.
+      counters.duplicates += 1;
+      continue;
+    }
     const parsed = parseEntry(input);
     if (!parsed.ok) {
       counters.rejected[parsed.reason] += 1;
@@ -49,6 +55,14 @@ export function parseIncoming(
     byAuthor.set(entry.author, list);
   }
   return byAuthor;
+}
+
+function isOlderThanHead(input: unknown, heads: ReadonlyMap<string, FeedHead>): boolean {
+  if (typeof input !== 'object' || input === null) return false;
+  const { author, seq } = input as { author?: unknown; seq?: unknown };
+  if (typeof author !== 'string' || typeof seq !== 'number') return false;
+  const head = heads.get(author);
+  return head !== undefined && seq < head.seq;
 }
 
 /**

@@ -299,7 +299,7 @@ export class Ledger {
    */
   async ingest(raw: unknown[], allowHoles: boolean): Promise<Set<string>> {
     this.counters.received += raw.length;
-    const byAuthor = parseIncoming(raw, this.verifier, this.counters);
+    const byAuthor = parseIncoming(raw, this.verifier, this.counters, this.heads);
     if (byAuthor.size === 0 || !this.running) return new Set();
     return this.mutex.run(async () => {
       if (!this.running) return new Set<string>();

@@ -30,7 +30,7 @@ export class Replica {
 
   /** Verifies and applies entries; returns the authors left waiting behind a hole. */
   receive(raw: unknown[], allowHoles: boolean): { accepted: Candidate[]; waiting: Set<string> } {
-    const byAuthor = parseIncoming(raw, this.keys, this.counters);
+    const byAuthor = parseIncoming(raw, this.keys, this.counters, this.heads);
     const result = selectAcceptable(byAuthor, this.heads, allowHoles, this.keys, this.counters);
     this.apply(result.accepted);
     return result;
