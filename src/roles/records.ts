@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { proposalHash } from './hash.ts';
+import type { Proposal, RoleMode, RoleOverride, VoteRecord } from './types.ts';
+
+/** Ledger values come from other nodes: each is validated, and a hash that does not match is dropped. */
+
+const roleMode = z.enum(['auto', 'master', 'worker', 'none']);
+const proposalSchema = z.object({
+  epoch: z.number().int().positive(),
+  baseHash: z.string().nullable(),
+  initMaster: z.string().min(1),
+  initMasterRetired: z.boolean(),
+  masterTarget: z.number().int().positive(),
+  minimumNodes: z.number().int().positive(),
+  members: z.array(
+    z.object({ peerId: z.string().min(1), name: z.string(), role: z.enum(['master', 'worker']) }),
+  ),
+  committee: z.array(z.string().min(1)),
+});
+const decisionSchema = z.object({ hash: z.string(), proposal: proposalSchema });
+const voteSchema = z.object({
+  v: z.literal(1),
+  name: z.string(),
+  mode: roleMode,
+  epoch: z.number().int().nonnegative(),
+  hash: z.string().optional(),
+  proposal: proposalSchema.optional(),
+  base: decisionSchema.optional(),
+});
+const overrideSchema = z.object({ role: roleMode, by: z.string(), at: z.number() });
+const joinSchema = z.object({ token: z.string().min(1), epoch: z.number().int().nonnegative() });
+const nodeSchema = z
+  .object({ name: z.string().optional(), addresses: z.array(z.string()).optional() })
+  .loose();
+
+function checked(decision: { hash: string; proposal: Proposal }): boolean {
+  return proposalHash(decision.proposal) === decision.hash;
+}
+
+export function parseVoteRecord(value: unknown): VoteRecord | undefined {
+  const parsed = voteSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  const record = parsed.data;
+  if (record.epoch > 0) {
+    if (record.hash === undefined || record.proposal === undefined) return undefined;
+    if (record.proposal.epoch !== record.epoch || !checked({ hash: record.hash, proposal: record.proposal }))
+      return undefined;
+    if (
+      record.proposal.baseHash !== null &&
+      (record.base === undefined || record.base.hash !== record.proposal.baseHash)
+    )
+      return undefined;
+  }
+  if (record.base !== undefined && !checked(record.base)) return undefined;
+  return record;
+}
+
+export function parseOverride(value: unknown): RoleOverride | undefined {
+  const parsed = overrideSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export interface JoinRecord {
+  token: string;
+  epoch: number;
+}
+
+export function parseJoin(value: unknown): JoinRecord | undefined {
+  const parsed = joinSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export function parseNodeAddresses(value: unknown): string[] {
+  const parsed = nodeSchema.safeParse(value);
+  return parsed.success ? (parsed.data.addresses ?? []) : [];
+}
+
+export function isRoleMode(value: string): value is RoleMode {
+  return roleMode.safeParse(value).success;
+}
+
+/**
+ * The address to reach a node at, from its published multiaddrs: the first IPv4/IPv6 that is
+ * not unspecified, preferring non-loopback ones.
+ */
+export function addressFromMultiaddrs(addresses: readonly string[]): string | undefined {
+  const ips: string[] = [];
+  for (const address of addresses) {
+    const match = /^\/(ip4|ip6)\/([^/]+)/.exec(address);
+    if (match?.[2] !== undefined && match[2] !== '0.0.0.0' && match[2] !== '::') ips.push(match[2]);
+  }
+  const loopback = (ip: string): boolean => ip.startsWith('127.') || ip === '::1';
+  return ips.find((ip) => !loopback(ip)) ?? ips[0];
+}
