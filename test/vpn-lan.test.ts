@@ -113,6 +113,35 @@ describe('overlay on one LAN', () => {
     );
   });
 
+  it('rebuilds its interface when someone deletes it', async () => {
+    const node = nodes[2]!;
+    const status = (await readStatus(node))!;
+    await ns(node.namespace, ['ip', 'link', 'del', node.spec.iface]);
+    expect(await pings(namespaces[0]!, status.overlayIp!)).toBe(false);
+    await waitFor('n1 -> n3 after the rebuild', 20_000, async () =>
+      (await pings(namespaces[0]!, status.overlayIp!)) ? true : undefined,
+    );
+  });
+
+  it('with keep, stop leaves the interface working and a restart takes it over', async () => {
+    const node = nodes[2]!;
+    await stopNode(node);
+    const kept = startNode(node.namespace, { ...node.spec, keep: true });
+    const before = await waitStarted(kept);
+    await stopNode(kept);
+    expect(await nsTry(node.namespace, ['ip', 'link', 'show', node.spec.iface])).toBe(0);
+    expect(await wireguardGoPids(node.spec.iface)).toHaveLength(1);
+    await waitFor('n1 -> n3 with n3 stopped but kept', 10_000, async () =>
+      (await pings(namespaces[0]!, before.overlayIp!)) ? true : undefined,
+    );
+    const again = startNode(node.namespace, node.spec);
+    nodes[2] = again;
+    const after = await waitStarted(again);
+    expect(after.overlayIp).toBe(before.overlayIp);
+    expect(after.backend).toBe('userspace');
+    expect(await wireguardGoPids(node.spec.iface)).toHaveLength(1);
+  });
+
   it('a node gone for good is removed from peers after its grace period', async () => {
     const gone = nodes[3]!;
     const goneStatus = (await readStatus(gone))!;

@@ -111,11 +111,7 @@ export class RelayBridges {
     const bridge = this.bridges.get(peerId);
     if (bridge === undefined) return;
     this.bridges.delete(peerId);
-    await Promise.all(
-      bridge.streams.map((entry) =>
-        entry.stream.close().catch(() => entry.stream.abort(new Error('closed'))),
-      ),
-    );
+    await Promise.all(bridge.streams.map((entry) => closeStream(entry.stream)));
     bridge.streams = [];
     bridge.socket.close();
   }
@@ -211,7 +207,7 @@ export class RelayBridges {
       const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]);
       const stream = await this.transport.dialProtocol(bridge.peerId, VPN_RELAY_PROTOCOL, signal);
       if (this.bridges.get(bridge.peerId) !== bridge || !bridge.wanted) {
-        await stream.close();
+        await closeStream(stream);
         return;
       }
       this.attach(bridge, stream, this.selfId);
@@ -251,7 +247,7 @@ export class RelayBridges {
       if (ended) return;
       ended = true;
       bridge.streams = bridge.streams.filter((other) => other !== entry);
-      void entry.stream.close().catch(() => entry.stream.abort(new Error('closed')));
+      void closeStream(entry.stream);
       if (bridge.streams.length === 0 && !bridge.wanted && this.bridges.get(bridge.peerId) === bridge)
         void this.close(bridge.peerId);
     };
@@ -274,7 +270,7 @@ export class RelayBridges {
 
   private async drop(bridge: Bridge, entry: BridgeStream): Promise<void> {
     bridge.streams = bridge.streams.filter((other) => other !== entry);
-    await entry.stream.close().catch(() => entry.stream.abort(new Error('closed')));
+    await closeStream(entry.stream);
   }
 }
 
@@ -282,4 +278,14 @@ function preferred(streams: readonly BridgeStream[]): BridgeStream | undefined {
   let best: BridgeStream | undefined;
   for (const entry of streams) if (best === undefined || entry.dialer < best.dialer) best = entry;
   return best;
+}
+
+/** Closes gracefully, but a peer that stops reading cannot hold stop() up: abort after 2 s. */
+async function closeStream(stream: RelayStream): Promise<void> {
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 2_000).unref());
+  const closed = stream.close().then(
+    () => 'closed' as const,
+    () => 'timeout' as const,
+  );
+  if ((await Promise.race([closed, timeout])) === 'timeout') stream.abort(new Error('relay closed'));
 }

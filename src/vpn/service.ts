@@ -90,6 +90,9 @@ export class VpnService {
   private readonly lastEndpoint = new Map<string, string>();
   private readonly lastAlive = new Map<string, number>();
   private lastDump: WgDump | undefined;
+  /** The address currently on the interface (undefined after the interface was recreated). */
+  private addressOnIface: string | undefined;
+  private rebuild = false;
   private startedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -204,7 +207,11 @@ export class VpnService {
       return;
     }
     this.running = this.reconcile()
-      .catch((error: unknown) => this.log.warn({ err: describeError(error) }, 'overlay reconcile failed'))
+      .catch(async (error: unknown) => {
+        this.log.warn({ err: describeError(error) }, 'overlay reconcile failed');
+        // Someone deleted the interface (or wireguard-go died): build it again next round.
+        if (!this.stopped && !(await this.iface.exists().catch(() => true))) this.rebuild = true;
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -219,6 +226,13 @@ export class VpnService {
     if (keys === undefined) return;
     const { selfId, settings } = this.options;
     const now = this.now();
+    if (this.rebuild) {
+      this.log.warn({ iface: settings.iface }, 'overlay interface missing: recreating it');
+      await this.iface.ensure();
+      await this.iface.configure(keys.privateKeyFile, settings.listenPort, settings.mtu);
+      this.addressOnIface = undefined;
+      this.rebuild = false;
+    }
     await this.readRecords();
     const own = this.records.get(selfId);
 
@@ -228,13 +242,14 @@ export class VpnService {
       .map(([peerId, record]) => ({ peerId, overlayIp: record.overlayIp, since: record.since }));
     const previous = this.claim ?? (own === undefined ? undefined : { peerId: selfId, ...own });
     const claim = chooseOwnIp({ network: this.network, selfId, others, previous, now });
-    if (claim.overlayIp !== this.claim?.overlayIp) {
-      if (this.claim !== undefined)
-        this.log.warn(
-          { from: this.claim.overlayIp, to: claim.overlayIp },
-          'overlay address taken by an older claim',
-        );
+    if (this.claim !== undefined && claim.overlayIp !== this.claim.overlayIp)
+      this.log.warn(
+        { from: this.claim.overlayIp, to: claim.overlayIp },
+        'overlay address taken by an older claim',
+      );
+    if (claim.overlayIp !== this.addressOnIface) {
       await this.iface.setAddress(claim.overlayIp, this.network.prefix);
+      this.addressOnIface = claim.overlayIp;
     }
     this.claim = claim;
 

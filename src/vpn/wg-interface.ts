@@ -82,6 +82,10 @@ export class WgInterface {
     return (this.backend = 'userspace');
   }
 
+  async exists(): Promise<boolean> {
+    return (await run('ip', ['link', 'show', 'dev', this.name], { allowFailure: true })).exitCode === 0;
+  }
+
   async configure(privateKeyFile: string, listenPort: number, mtu: number): Promise<void> {
     await run('wg', ['set', this.name, 'private-key', privateKeyFile, 'listen-port', String(listenPort)]);
     await run('ip', ['link', 'set', 'dev', this.name, 'mtu', String(mtu), 'up']);
