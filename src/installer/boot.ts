@@ -32,10 +32,11 @@ export interface BootStatus extends AssessmentStatus {
 async function withState<T>(
   device: string | undefined,
   work: (state: StateStore, target: Target) => Promise<T>,
+  options: { readOnly?: boolean } = {},
 ): Promise<T> {
   const target = await Target.open(device);
   try {
-    const state = new StateStore(await target.mount('COS_STATE'));
+    const state = new StateStore(await target.mount('COS_STATE', options));
     const env = await state.readEnv();
     if (env[ENV.activeImage] === undefined) throw notKairosDisk(device ?? 'this system');
     return await work(state, target);
@@ -55,22 +56,26 @@ async function slotInfo(state: StateStore, file: string): Promise<SlotInfo> {
 }
 
 export async function bootStatus(device?: string): Promise<BootStatus> {
-  return withState(device, async (state, target) => {
-    const env = await state.readEnv();
-    const recoveryDir = await target.mount('COS_RECOVERY', { readOnly: true });
-    return {
-      ...assessmentStatus(env),
-      active: await slotInfo(state, env[ENV.activeImage]!),
-      passive: await slotInfo(state, env[ENV.passiveImage] ?? ''),
-      recovery: {
-        present: await access(join(recoveryDir, IMAGE_DIR, RECOVERY_IMAGE)).then(
-          () => true,
-          () => false,
-        ),
-      },
-      upgradeInterrupted: env[ENV.upgrade] === SWITCHING,
-    };
-  });
+  return withState(
+    device,
+    async (state, target) => {
+      const env = await state.readEnv();
+      const recoveryDir = await target.mount('COS_RECOVERY', { readOnly: true });
+      return {
+        ...assessmentStatus(env),
+        active: await slotInfo(state, env[ENV.activeImage]!),
+        passive: await slotInfo(state, env[ENV.passiveImage] ?? ''),
+        recovery: {
+          present: await access(join(recoveryDir, IMAGE_DIR, RECOVERY_IMAGE)).then(
+            () => true,
+            () => false,
+          ),
+        },
+        upgradeInterrupted: env[ENV.upgrade] === SWITCHING,
+      };
+    },
+    { readOnly: true },
+  );
 }
 
 /** Run by the daemon once the node is healthy (mesh joined, role applied). */

@@ -1,11 +1,14 @@
-import { mkdir, statfs } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, KairosError } from '../shared/errors.ts';
 import { run } from '../shared/exec.ts';
 import { DEFAULT_TRIES, MAX_TRIES } from './boot-rules.ts';
 import { checkpoint } from './checkpoint.ts';
 import { buildSlotImage, buildSquashfs } from './disk/filesystems.ts';
-import { GRUB_CFG_PATH, IMAGE_DIR, RECOVERY_IMAGE, mainGrubConfig } from './grub-config.ts';
+import { ext4FreeBytes, ext4ListDir, ext4ReadFile } from './disk/ext4-offline.ts';
+import { decodeGrubEnv } from './grubenv.ts';
+import { ENV } from './boot-rules.ts';
+import { GRUBENV_PATH, GRUB_CFG_PATH, IMAGE_DIR, RECOVERY_IMAGE, mainGrubConfig } from './grub-config.ts';
 import { MiB, slotSizeMiB } from './layout.ts';
 import { prepareRoot, type SourceOptions } from './prepare-root.ts';
 import { TRANSITION_IMG, commitSwitch, keptImage } from './slot-switch.ts';
@@ -47,22 +50,25 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
     const target = await Target.open(options.device);
     try {
       if (options.recovery === true) {
-        const recovery = await target.mount('COS_RECOVERY');
-        const info = await statfs(recovery);
-        const free = info.bavail * info.bsize;
+        const free = await ext4FreeBytes(await target.partition('COS_RECOVERY'));
         if (free < root.size.contentBytes + SLACK_BYTES)
           throw noSpace('COS_RECOVERY', root.size.contentBytes, free);
+        const recovery = await target.mount('COS_RECOVERY');
         options.progress.phase('writing recovery image');
         await mkdir(join(recovery, IMAGE_DIR), { recursive: true });
         await buildSquashfs(root.rootDir, join(recovery, IMAGE_DIR, RECOVERY_IMAGE));
         options.progress.done();
         return { digest: root.digest, target: 'recovery', tries: 0 };
       }
+      const slotMiB = slotSizeMiB(root.size.contentBytes);
+      // Refuse before the first rw mount: mounting alone rewrites the superblock.
+      const stateDevice = await target.partition('COS_STATE');
+      const available = await offlineStateSpace(stateDevice);
+      if (available < slotMiB * MiB + SLACK_BYTES) throw noSpace('COS_STATE', slotMiB * MiB, available);
       const state = new StateStore(await target.mount('COS_STATE'));
       // Finish or roll back an upgrade a crash interrupted, which also frees its leftovers.
       await state.settle();
       checkpoint('recovered');
-      const slotMiB = slotSizeMiB(root.size.contentBytes);
       const free = await state.freeBytes();
       if (free < slotMiB * MiB + SLACK_BYTES) throw noSpace('COS_STATE', slotMiB * MiB, free);
 
@@ -93,4 +99,29 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
   } finally {
     await root.cleanup();
   }
+}
+
+/**
+ * Free space in STATE once the leftovers of an interrupted upgrade are gone, read without
+ * mounting: free blocks plus the images no name in the GRUB environment points at.
+ */
+async function offlineStateSpace(device: string): Promise<number> {
+  const free = await ext4FreeBytes(device);
+  const block = await ext4ReadFile(device, GRUBENV_PATH);
+  let env: Record<string, string> = {};
+  try {
+    env = block === undefined ? {} : decodeGrubEnv(block);
+  } catch {
+    // An unreadable environment is repaired after mounting; count no leftovers.
+    return free;
+  }
+  const entries = await ext4ListDir(device, IMAGE_DIR);
+  const kept = new Set(
+    entries
+      .filter((entry) => entry.name === env[ENV.activeImage] || entry.name === env[ENV.passiveImage])
+      .map((entry) => entry.inode),
+  );
+  const reclaimable = new Map<number, number>();
+  for (const entry of entries) if (!kept.has(entry.inode)) reclaimable.set(entry.inode, entry.size);
+  return free + [...reclaimable.values()].reduce((sum, size) => sum + size, 0);
 }

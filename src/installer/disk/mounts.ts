@@ -34,7 +34,8 @@ export async function mountPartition(
   }
   const dir = await mkdtemp(join(tmpdir(), `kairos-mesh-mnt-${process.pid}-${label}-`));
   try {
-    await run('mount', [...(options.readOnly === true ? ['-o', 'ro'] : []), device, dir]);
+    // A read-only mount replays no journal either: it must not write to the disk at all.
+    await run('mount', [...(options.readOnly === true ? ['-o', 'ro,noload'] : []), device, dir]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
