@@ -5,11 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { K3sUserSettings } from '../config/config.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { sleep } from '../shared/sleep.ts';
-import type { K3sDriverPort, K3sStatus } from './k3s-driver.ts';
-import type { K3sSpec } from './k3s-plan.ts';
 import { RolesService, type RolesConfig } from './roles-service.ts';
 import { fakeK3sCalls, writeFakeK3s } from './testing/fake-k3s.ts';
 import { FakeNetwork } from './testing/fake-ledger.ts';
+import { RecordingDriver } from './testing/recording-driver.ts';
 
 const user = (): K3sUserSettings => ({
   enabled: true,
@@ -34,46 +33,6 @@ function config(overrides: Partial<RolesConfig> = {}): RolesConfig {
     vpn: { useForK3s: true, iface: 'kmesh0' },
     ...overrides,
   };
-}
-
-/** Records what the service asks of k3s; a master "has" a token and kubeconfig once applied. */
-class RecordingDriver implements K3sDriverPort {
-  readonly applied: Array<{ spec: K3sSpec; epoch: number }> = [];
-  cleared = 0;
-  private readonly token: string;
-  constructor(token = 'K10test::server:secret') {
-    this.token = token;
-  }
-  get last(): K3sSpec | undefined {
-    return this.applied.at(-1)?.spec;
-  }
-  apply(spec: K3sSpec, epoch: number): Promise<void> {
-    const last = this.applied.at(-1);
-    if (last === undefined || JSON.stringify(last.spec) !== JSON.stringify(spec))
-      this.applied.push({ spec, epoch });
-    return Promise.resolve();
-  }
-  clear(): Promise<void> {
-    this.cleared++;
-    this.applied.length = 0;
-    return Promise.resolve();
-  }
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-  status(): K3sStatus {
-    return this.last === undefined ? { state: 'idle' } : { state: 'ready', role: this.last.role };
-  }
-  readNodeToken(): Promise<string | undefined> {
-    return Promise.resolve(this.last !== undefined && this.last.role !== 'worker' ? this.token : undefined);
-  }
-  readKubeconfig(): Promise<string | undefined> {
-    return Promise.resolve(
-      this.last !== undefined && this.last.role !== 'worker'
-        ? 'clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n'
-        : undefined,
-    );
-  }
 }
 
 const services: RolesService[] = [];

@@ -10,6 +10,7 @@ import { registerStatus } from './peers.ts';
 import { registerDemo } from './demo.ts';
 import { registerVpn } from './vpn.ts';
 import { registerLedger } from './ledger.ts';
+import { registerRoles } from './roles.ts';
 
 /** Every command group, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
@@ -17,6 +18,7 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerVpn(program);
   registerLedger(program);
+  registerRoles(program);
   registerDemo(program);
   registerToken(program);
   registerValidate(program);
