@@ -36,7 +36,7 @@ export interface ElectionInput {
   alive: ReadonlyArray<{ peerId: string; name: string }>;
   /** How long a node that is not alive has been unseen (ms). */
   unseenForMs: (peerId: string) => number;
-  /** The alive view has been unchanged for the settle time (only gates the epoch-1 vote). */
+  /** Enough nodes have been alive for the settle time (only gates the epoch-1 vote). */
   settled: boolean;
   /** The highest decision this node already saw committed (monotonic across calls). */
   known?: Decision | undefined;
@@ -227,7 +227,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
     return {
       status: {
         phase: 'settling',
-        message: `${eligible.length} nodes alive; waiting for the view to settle`,
+        message: `${eligible.length} nodes alive; settling before the bootstrap vote`,
       },
     };
   const plan = bootstrapProposal(view.alive, { minimumNodes, masterTarget });

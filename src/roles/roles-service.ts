@@ -53,7 +53,10 @@ export interface RolesServiceOptions {
   root?: string;
   log: Logger;
   clock?: Clock;
-  /** The alive view must be unchanged this long before the bootstrap vote (default 500 ms). */
+  /**
+   * The bootstrap vote waits this long after `minimumNodes` first became alive, so the first
+   * view carries the nodes that booted together (default 500 ms).
+   */
   settleMs?: number;
   /** Re-evaluation period, for grace timers (default 1000 ms). */
   tickMs?: number;
@@ -117,8 +120,7 @@ export class RolesService {
   private status: ElectionStatus = { phase: 'waiting-for-nodes', message: 'starting' };
   private readonly lastSeen = new Map<string, number>();
   private startedAt = 0;
-  private viewKey = '';
-  private viewChangedAt = 0;
+  private quorumSince: number | undefined;
   private initiation: { hash: string; since: number } | undefined;
   private k3sWaiting: string | undefined;
   private publishedToken: string | undefined;
@@ -250,16 +252,10 @@ export class RolesService {
     const { self, config, kv } = this.options;
     const alive = this.options.membership.alive();
     for (const member of alive) this.lastSeen.set(member.peerId, now);
-    const viewKey = alive
-      .map((member) => member.peerId)
-      .sort()
-      .join(',');
-    if (viewKey !== this.viewKey) {
-      this.viewKey = viewKey;
-      this.viewChangedAt = now;
-    }
+    if (alive.length < config.minimumNodes) this.quorumSince = undefined;
+    else this.quorumSince ??= now;
     const settleMs = this.options.settleMs ?? 500;
-    const settled = now - this.viewChangedAt >= settleMs;
+    const settled = this.quorumSince !== undefined && now - this.quorumSince >= settleMs;
     const records = this.records();
     const outcome = evaluate({
       self: self.peerId,
@@ -285,7 +281,7 @@ export class RolesService {
     }
     this.known = outcome.committed;
     this.status = outcome.status;
-    if (!settled) this.scheduleAt(this.viewChangedAt + settleMs);
+    if (!settled && this.quorumSince !== undefined) this.scheduleAt(this.quorumSince + settleMs);
 
     let write = outcome.write;
     const previousEpoch = records.get(self.peerId)?.epoch ?? 0;
