@@ -108,6 +108,9 @@ export class Admission {
     const peerId = connection.remotePeer.toString();
     if (this.members.has(peerId) || this.pending.has(peerId) || this.stopped) return;
     this.armGrace(peerId);
+    // One handshake proves both sides, so only the side that dialled starts it; the grace
+    // timer covers a dialler that never does.
+    if (connection.direction !== 'outbound') return;
     const attempt = this.initiate(connection).finally(() => this.pending.delete(peerId));
     this.pending.set(peerId, attempt);
   }
@@ -170,7 +173,7 @@ export class Admission {
       else this.reject(peerId, 'peer refused our proof');
     } catch (error) {
       stream.abort(error instanceof Error ? error : new Error(String(error)));
-      this.options.log.debug({ peer: peerId, err: describeError(error) }, 'admission handshake failed');
+      this.reject(peerId, `handshake not completed (${describeError(error)})`);
     }
   }
 
@@ -202,7 +205,7 @@ export class Admission {
       else this.reject(peerId, 'wrong network token');
     } catch (error) {
       stream.abort(error instanceof Error ? error : new Error(String(error)));
-      this.options.log.debug({ peer: peerId, err: describeError(error) }, 'admission handshake failed');
+      this.reject(peerId, `handshake not completed (${describeError(error)})`);
     }
   }
 

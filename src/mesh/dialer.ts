@@ -16,6 +16,8 @@ export interface DialerOptions {
   maxBackoffMs: number;
 }
 
+const DIAL_YIELD_MS = 3_000;
+
 interface Attempt {
   failures: number;
   nextAt: number;
@@ -28,6 +30,7 @@ interface Attempt {
  */
 export class Dialer {
   private readonly attempts = new Map<string, Attempt>();
+  private readonly firstSeen = new Map<string, number>();
   private readonly libp2p: Libp2p;
   private readonly table: MemberTable;
   private readonly options: DialerOptions;
@@ -58,6 +61,7 @@ export class Dialer {
         this.attempts.delete(member.peerId);
         continue;
       }
+      if (this.shouldWaitToBeDialled(member.peerId)) continue;
       const addresses = member.addresses.flatMap((address) => parseMultiaddr(address) ?? []);
       this.tryDial(member.peerId, addresses.length > 0 ? addresses : peerIdFromString(member.peerId));
     }
@@ -72,6 +76,19 @@ export class Dialer {
         }
       }
     }
+  }
+
+  /**
+   * Two members that learn of each other at once would each dial the other: the one with the
+   * lower peer id dials, the other waits a moment first (and then dials, in case only that
+   * direction gets through a NAT).
+   */
+  private shouldWaitToBeDialled(peerId: string): boolean {
+    if (this.libp2p.peerId.toString() < peerId) return false;
+    const now = this.options.now();
+    const firstSeen = this.firstSeen.get(peerId) ?? now;
+    this.firstSeen.set(peerId, firstSeen);
+    return now - firstSeen < DIAL_YIELD_MS;
   }
 
   private tryDial(key: string, target: Multiaddr[] | ReturnType<typeof peerIdFromString>): void {
