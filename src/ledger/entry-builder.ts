@@ -1,4 +1,4 @@
-import type { JsonValue } from './canonical.ts';
+import { canonicalJson, type JsonValue } from './canonical.ts';
 import { encodeEntry, hashEncoded, signingBytes, type Entry, type Op, type UnsignedEntry } from './entry.ts';
 import type { Candidate, FeedHead } from './feed-check.ts';
 
@@ -22,7 +22,10 @@ export function buildEntry(
     op: fields.op,
     bucket: fields.bucket,
     key: fields.key,
-    value: fields.op === 'del' ? null : fields.value,
+    value:
+      fields.op === 'del' || fields.value === null
+        ? null
+        : (JSON.parse(canonicalJson(fields.value)) as JsonValue),
   };
   const entry: Entry = { ...unsigned, sig: signer.sign(signingBytes(unsigned)) };
   const encoded = encodeEntry(entry);

@@ -102,7 +102,9 @@ export function parseEntry(input: unknown): ParseResult {
   if (Buffer.byteLength(encoded, 'utf8') > MAX_ENTRY_BYTES) return bad('entry too large', 'oversize');
   if (op === 'put' && Buffer.byteLength(canonicalJson(value), 'utf8') > MAX_VALUE_BYTES)
     return bad('value too large', 'oversize');
-  return { ok: true, entry: record as unknown as Entry, encoded };
+  // Hand out values with canonical key order, so every node shows byte-identical state.
+  const entry = (typeof value === 'object' && value !== null ? JSON.parse(encoded) : record) as Entry;
+  return { ok: true, entry, encoded };
 }
 
 function isCounter(value: unknown): value is number {

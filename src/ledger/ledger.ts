@@ -91,6 +91,8 @@ export interface VerifyReport {
 
 const GOSSIP_BYTES = 512 * 1024;
 const GAP_PULL_MIN_INTERVAL_MS = 500;
+/** Peers synced with after a sync that brought news (2: the repair spreads as a tree). */
+const NEWS_FANOUT = 2;
 
 /** Each node's signed feed plus the merged key/value view of all feeds, replicated over the mesh. */
 export class Ledger {
@@ -288,21 +290,23 @@ export class Ledger {
           exitCode: ExitCode.dataErr,
         },
       );
-    return { op: 'put', bucket: op.bucket, key: op.key, value: JSON.parse(text) as JsonValue };
+    return { op: 'put', bucket: op.bucket, key: op.key, value: (op.value ?? null) as JsonValue };
   }
 
   // ---- remote entries --------------------------------------------------------------------
 
   /**
    * Verifies and stores entries from a peer. Never throws for bad input: every rejected entry
-   * is counted by reason. Returns the authors whose entries wait behind a hole in their feed.
+   * is counted by reason. Returns how many were stored, and the authors whose entries wait
+   * behind a hole in their feed.
    */
-  async ingest(raw: unknown[], allowHoles: boolean): Promise<Set<string>> {
+  async ingest(raw: unknown[], allowHoles: boolean): Promise<{ accepted: number; waiting: Set<string> }> {
     this.counters.received += raw.length;
     const byAuthor = parseIncoming(raw, this.verifier, this.counters, this.heads);
-    if (byAuthor.size === 0 || !this.running) return new Set();
+    const nothing = { accepted: 0, waiting: new Set<string>() };
+    if (byAuthor.size === 0 || !this.running) return nothing;
     return this.mutex.run(async () => {
-      if (!this.running) return new Set<string>();
+      if (!this.running) return nothing;
       const { accepted, waiting } = selectAcceptable(
         byAuthor,
         this.heads,
@@ -314,7 +318,7 @@ export class Ledger {
         await this.commit(accepted, false);
         this.counters.accepted += accepted.length;
       }
-      return waiting;
+      return { accepted: accepted.length, waiting };
     });
   }
 
@@ -388,7 +392,7 @@ export class Ledger {
       return;
     }
     void this.ingest(entries, false).then(
-      (waiting) => {
+      ({ waiting }) => {
         if (waiting.size === 0) return;
         // Pull from the author itself when it is a direct admitted peer, else from the forwarder.
         const admitted = new Set(this.options.transport.admittedPeers());
@@ -433,9 +437,15 @@ export class Ledger {
     })();
   }
 
-  /** One full pull from `peerId`, repeated while the peer says its answer was capped. */
+  /**
+   * One full pull from `peerId`, repeated while the peer says its answer was capped. When it
+   * brought news, NEWS_FANOUT more random peers are synced with: each pulls the news back (it
+   * sees our vector), so a repair (say, after a partition heals) spreads in round trips rather than
+   * in anti-entropy periods, and an idle mesh still does nothing.
+   */
   async syncWith(peerId: string): Promise<void> {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.syncTimeoutMs)]);
+    let learned = 0;
     for (let round = 0; round < 1000 && this.running; round += 1) {
       this.counters.syncsStarted += 1;
       let stream: Stream | undefined;
@@ -446,17 +456,24 @@ export class Ledger {
           {
             vector: () => this.vector().vector,
             digest: () => this.vector().digest,
-            ingest: async (entries) => void (await this.ingest(entries, true)),
+            ingest: async (entries) => {
+              learned += (await this.ingest(entries, true)).accepted;
+            },
           },
           signal,
         );
-        if (!result.more) return;
+        if (!result.more) break;
       } catch (error) {
         this.counters.syncsFailed += 1;
         stream?.abort(error instanceof Error ? error : new Error(String(error)));
         if (this.running) this.log.debug({ peer: peerId, err: describeError(error) }, 'ledger sync failed');
         return;
       }
+    }
+    if (learned > 0) {
+      const others = this.options.transport.admittedPeers().filter((peer) => peer !== peerId);
+      for (let count = 0; count < NEWS_FANOUT && others.length > 0; count += 1)
+        this.requestSync(others.splice(Math.floor(this.options.random() * others.length), 1)[0]!);
     }
   }
 
