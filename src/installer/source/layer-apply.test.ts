@@ -14,6 +14,7 @@ import {
   access,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../shared/exec.ts';
@@ -145,9 +146,7 @@ describe('layer application', () => {
     const tar = await readFile(await tarOf(tree, 'trunc'));
     const root = join(dir, 'trunc-root');
     await mkdir(root);
-    const cut = (async function* () {
-      yield tar.subarray(0, 50_000);
-    })();
+    const cut = Readable.from([tar.subarray(0, 50_000)]) as AsyncIterable<Buffer>;
     await expect(new LayerApplier(root).apply(cut, 'layer 1/1')).rejects.toThrow(
       /layer 1\/1 is truncated or corrupt/,
     );
