@@ -19,7 +19,7 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { createLibp2pLedgerTransport, Ledger, type Libp2pLedgerNode } from '../../src/ledger/index.ts';
 import { silentLogger } from '../../src/shared/logger.ts';
-import { sampleProcess } from '../lib/proc.ts';
+import { loadAverage, sampleProcess } from '../lib/proc.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,12 +68,20 @@ const nodeA = await node(keyA);
 const a = await ledgerOn(nodeA, keyA, join(dir, 'a'));
 
 // Sequential: one put at a time, each acknowledged only after its fsync.
+const loadBefore = loadAverage();
 let started = performance.now();
+let cpu = process.cpuUsage();
+const cpuSince = (): number => {
+  const used = process.cpuUsage(cpu);
+  return (used.user + used.system) / 1e6;
+};
 for (let index = 0; index < SEQUENTIAL; index += 1) await a.put('seq', `k${index}`, { index });
 const sequentialSeconds = (performance.now() - started) / 1000;
+const sequentialCpu = cpuSince();
 
 // Batched: putMany, one fsync per batch; distinct keys so state holds every entry.
 started = performance.now();
+cpu = process.cpuUsage();
 for (let offset = 0; offset < ENTRIES; offset += BATCH) {
   const ops = Array.from({ length: Math.min(BATCH, ENTRIES - offset) }, (_, index) => ({
     op: 'put' as const,
@@ -84,6 +92,7 @@ for (let offset = 0; offset < ENTRIES; offset += BATCH) {
   await a.putMany(ops);
 }
 const batchedSeconds = (performance.now() - started) / 1000;
+const batchedCpu = cpuSince();
 globalThis.gc?.();
 const afterWrite = process.memoryUsage();
 const rssWithEntries = sampleProcess(process.pid).rssBytes;
@@ -94,9 +103,11 @@ const keyB = await generateKeyPair('Ed25519');
 const nodeB = await node(keyB);
 const b = await ledgerOn(nodeB, keyB, join(dir, 'b'));
 started = performance.now();
+cpu = process.cpuUsage();
 await nodeB.dial(nodeA.getMultiaddrs());
 while (b.stats().entries < total) await new Promise((resolve) => setTimeout(resolve, 5));
 const catchUpSeconds = (performance.now() - started) / 1000;
+const catchUpCpu = cpuSince();
 const identical = JSON.stringify(b.versionVector()) === JSON.stringify(a.versionVector());
 
 started = performance.now();
@@ -115,21 +126,28 @@ process.stdout.write(
     {
       bench: 'ledger-throughput',
       entries: total,
+      // Other work on the machine slows wall-clock figures; CPU seconds show this process's share.
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: loadAverage(),
       sequential: {
         appends: SEQUENTIAL,
         seconds: round(sequentialSeconds),
         perSecond: Math.round(SEQUENTIAL / sequentialSeconds),
+        cpuSeconds: round(sequentialCpu),
       },
       batched: {
         appends: ENTRIES,
         batch: BATCH,
         seconds: round(batchedSeconds),
         perSecond: Math.round(ENTRIES / batchedSeconds),
+        cpuSeconds: round(batchedCpu),
+        perCpuSecond: Math.round(ENTRIES / batchedCpu),
       },
       catchUp: {
         entries: total,
         seconds: round(catchUpSeconds),
         perSecond: Math.round(total / catchUpSeconds),
+        cpuSeconds: round(catchUpCpu),
         identical,
       },
       verifyAll: { entries: report.entries, invalid: report.invalid, seconds: round(verifySeconds) },

@@ -13,6 +13,7 @@ export function buildEntry(
   head: FeedHead | undefined,
   fields: { lamport: number; time: number; op: Op; bucket: string; key: string; value: JsonValue | null },
 ): Candidate {
+  const valueText = fields.op === 'del' ? 'null' : canonicalJson(fields.value);
   const unsigned: UnsignedEntry = {
     author: signer.peerId,
     seq: (head?.seq ?? 0) + 1,
@@ -22,12 +23,10 @@ export function buildEntry(
     op: fields.op,
     bucket: fields.bucket,
     key: fields.key,
-    value:
-      fields.op === 'del' || fields.value === null
-        ? null
-        : (JSON.parse(canonicalJson(fields.value)) as JsonValue),
+    // Values keep canonical key order, as every other node will see them.
+    value: fields.op === 'del' ? null : (JSON.parse(valueText) as JsonValue),
   };
-  const entry: Entry = { ...unsigned, sig: signer.sign(signingBytes(unsigned)) };
-  const encoded = encodeEntry(entry);
+  const entry: Entry = { ...unsigned, sig: signer.sign(signingBytes(unsigned, valueText)) };
+  const encoded = encodeEntry(entry, valueText);
   return { entry, encoded, hash: hashEncoded(encoded) };
 }

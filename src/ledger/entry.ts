@@ -39,19 +39,29 @@ const HASH_PATTERN = /^[0-9a-f]{64}$/;
 const SIG_PATTERN = /^[A-Za-z0-9_-]{86}$/;
 const AUTHOR_PATTERN = /^[1-9A-HJ-NP-Za-km-z]{40,60}$/;
 
-/** The bytes the author signs: a domain label, then the canonical entry without `sig`. */
-export function signingBytes(entry: UnsignedEntry): Buffer {
-  const { author, bucket, key, lamport, op, prev, seq, time, value } = entry;
-  return Buffer.from(
-    SIGNING_DOMAIN + canonicalJson({ author, bucket, key, lamport, op, prev, seq, time, value }),
-    'utf8',
+/**
+ * Canonical JSON of an entry, written field by field (keys in sorted order: author, bucket, key,
+ * lamport, op, prev, seq, sig, time, value) — the same text canonicalJson would give, with the
+ * value encoded only once. Without `sig` it is the signed body.
+ */
+function entryText(entry: UnsignedEntry, valueText: string, sig?: string): string {
+  const prev = entry.prev === null ? 'null' : JSON.stringify(entry.prev);
+  const signature = sig === undefined ? '' : `"sig":${JSON.stringify(sig)},`;
+  return (
+    `{"author":${JSON.stringify(entry.author)},"bucket":${JSON.stringify(entry.bucket)},` +
+    `"key":${JSON.stringify(entry.key)},"lamport":${entry.lamport},"op":${JSON.stringify(entry.op)},` +
+    `"prev":${prev},"seq":${entry.seq},${signature}"time":${entry.time},"value":${valueText}}`
   );
 }
 
+/** The bytes the author signs: a domain label, then the canonical entry without `sig`. */
+export function signingBytes(entry: UnsignedEntry, valueText = canonicalJson(entry.value)): Buffer {
+  return Buffer.from(SIGNING_DOMAIN + entryText(entry, valueText), 'utf8');
+}
+
 /** The stored and hashed form: canonical JSON of the whole entry, signature included. */
-export function encodeEntry(entry: Entry): string {
-  const { author, bucket, key, lamport, op, prev, seq, sig, time, value } = entry;
-  return canonicalJson({ author, bucket, key, lamport, op, prev, seq, sig, time, value });
+export function encodeEntry(entry: Entry, valueText = canonicalJson(entry.value)): string {
+  return entryText(entry, valueText, entry.sig);
 }
 
 export function hashEncoded(encoded: string): string {
@@ -93,15 +103,16 @@ export function parseEntry(input: unknown): ParseResult {
   if (names !== undefined) return bad(names);
   if (op === 'del' && value !== null) return bad('a delete carries no value');
   if (typeof sig !== 'string' || !SIG_PATTERN.test(sig)) return bad('bad signature encoding');
-  let encoded: string;
+  let valueText: string;
   try {
-    encoded = canonicalJson(record);
+    valueText = canonicalJson(value);
   } catch (error) {
     return bad(error instanceof CanonicalError ? error.message : 'not JSON');
   }
-  if (Buffer.byteLength(encoded, 'utf8') > MAX_ENTRY_BYTES) return bad('entry too large', 'oversize');
-  if (op === 'put' && Buffer.byteLength(canonicalJson(value), 'utf8') > MAX_VALUE_BYTES)
+  if (op === 'put' && Buffer.byteLength(valueText, 'utf8') > MAX_VALUE_BYTES)
     return bad('value too large', 'oversize');
+  const encoded = encodeEntry(record as unknown as Entry, valueText);
+  if (Buffer.byteLength(encoded, 'utf8') > MAX_ENTRY_BYTES) return bad('entry too large', 'oversize');
   // Hand out values with canonical key order, so every node shows byte-identical state.
   const entry = (typeof value === 'object' && value !== null ? JSON.parse(encoded) : record) as Entry;
   return { ok: true, entry, encoded };
