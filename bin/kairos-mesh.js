@@ -1,3 +1,31 @@
 #!/usr/bin/env node
-// Node >= 22.18 runs TypeScript by stripping types, so the CLI needs no build step.
-import '../src/cli/main.ts';
+// Runs the compiled CLI (dist/, made by `npm run build`, which `npm install` runs) when it is
+// at least as new as every source file; otherwise the TypeScript sources directly (Node >= 22.18
+// strips types), so an edited tree never runs stale code.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+
+// A daemon lives for months with a small heap: a 1 MiB young generation keeps its RSS low.
+setFlagsFromString('--max-semi-space-size=1');
+
+const root = join(import.meta.dirname, '..');
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function builtIsFresh() {
+  try {
+    return statSync(join(root, 'dist', '.built')).mtimeMs >= newestMtime(join(root, 'src'));
+  } catch {
+    return false;
+  }
+}
+
+await import(builtIsFresh() ? '../dist/cli/main.js' : '../src/cli/main.ts');

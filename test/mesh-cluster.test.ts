@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberView, MeshStatus } from '../src/mesh/index.ts';
@@ -15,6 +16,8 @@ import {
 
 const NODES = 10;
 const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-vpn', '--dht', 'off'];
+// Short presence timers so the silent-failure test is quick; defaults are 5 s / 15 s.
+const PRESENCE_CONFIG = 'kairos_mesh:\n  presence: { heartbeat_interval: 500ms, ttl: 3s }\n';
 
 describe('ten daemons on loopback, through the CLI', () => {
   let root: Awaited<ReturnType<typeof tempDir>>;
@@ -32,6 +35,9 @@ describe('ten daemons on loopback, through the CLI', () => {
   beforeAll(async () => {
     root = await tempDir('km-mesh-');
     token = (await cli(['token', 'new'])).stdout.trim();
+    const configFile = join(root.path, 'presence.yaml');
+    await writeFile(configFile, PRESENCE_CONFIG);
+    LOOPBACK.push('--config', configFile);
     daemons.push(await startDaemon({ name: 'n0', dataDir: join(root.path, 'n0'), token, args: LOOPBACK }));
     const bootstrap = firstAddress(daemons[0]!);
     const rest = await Promise.all(
@@ -114,6 +120,27 @@ describe('ten daemons on loopback, through the CLI', () => {
       30_000,
     );
   }, 60_000);
+
+  it('a frozen member (SIGSTOP: connections open, silent) is seen not alive after the TTL, and alive after SIGCONT', async () => {
+    const frozen = daemons[7]!;
+    const frozenId = (await cliJson<MeshStatus>(['status', '--data-dir', frozen.dataDir])).peerId;
+    const observers = daemons.slice(0, NODES).filter((daemon) => daemon !== frozen);
+    frozen.process.kill('SIGSTOP');
+    try {
+      await waitFor(
+        'everyone to see the frozen member not alive',
+        async () => (await Promise.all(observers.map(aliveIds))).every((ids) => !ids.includes(frozenId)),
+        15_000,
+      );
+    } finally {
+      frozen.process.kill('SIGCONT');
+    }
+    await waitFor(
+      'everyone to see it alive again',
+      async () => (await Promise.all(observers.map(aliveIds))).every((ids) => ids.includes(frozenId)),
+      15_000,
+    );
+  }, 45_000);
 
   it('SIGTERM stops cleanly: exit 0, no process, no socket, and the CLI then says none runs', async () => {
     const daemon = daemons[9]!;

@@ -97,8 +97,8 @@ export function resolveConfig(file: ConfigFile, flags: ConfigFlags, context: Res
     relayServer: flags.relayServer ?? mesh.relay_server ?? true,
     logLevel: flags.logLevel ?? mesh.log_level ?? 'info',
     presence: {
-      heartbeatMs: durationMs(mesh.presence?.heartbeat_interval ?? '1s'),
-      ttlMs: durationMs(mesh.presence?.ttl ?? '4s'),
+      heartbeatMs: durationMs(mesh.presence?.heartbeat_interval ?? '5s'),
+      ttlMs: durationMs(mesh.presence?.ttl ?? '15s'),
     },
     role: flags.role ?? roleOf(p2p.role ?? legacy.role) ?? 'auto',
     minimumNodes: flags.minimumNodes ?? p2p.minimum_nodes ?? 2,

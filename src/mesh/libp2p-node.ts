@@ -59,7 +59,8 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
     addresses: { listen: [...options.listen, '/p2p-circuit'] },
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // Presence keepalives already exercise every member connection; yamux pings would double them.
+    streamMuxers: [yamux({ enableKeepAlive: false })],
     peerDiscovery: options.mdns ? [mdns({ serviceTag: options.mdnsTag, interval: 5_000 })] : [],
     connectionManager: {
       maxConnections: 512,

@@ -1,0 +1,252 @@
+/**
+ * Membership benchmark: N real `kairos-mesh up` daemons vs N Debian `serf` agents on
+ * loopback, same N, same run. Prints one JSON document.
+ *
+ *   npx node bench/membership/run.ts [--nodes 10,25] [--idle-seconds 60] [--watch-seconds 60]
+ *
+ * Idle traffic is counted by nftables on each system's port range during a window nobody
+ * polls; false "not alive" are counted in a later watch window.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import { ApiClient } from '../../src/cli/api-client.ts';
+import type { MemberView } from '../../src/mesh/index.ts';
+import { encodeToken, newToken } from '../../src/token/index.ts';
+import { loadAverage, median, sampleProcess, type ProcSample } from '../lib/proc.ts';
+import { PortCounters } from '../lib/port-counters.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kairos-mesh.js');
+const execFileAsync = promisify(execFile);
+const MESH_PORT_BASE = 46_000;
+const SERF_PORT_BASE = 47_000;
+const SERF_RPC_PORT_BASE = 48_000;
+const counters = PortCounters.available()
+  ? new PortCounters('kmbench_membership', {
+      mesh: [MESH_PORT_BASE, MESH_PORT_BASE + 999],
+      serf: [SERF_PORT_BASE, SERF_PORT_BASE + 999],
+    })
+  : undefined;
+
+interface Member {
+  name: string;
+  process: ChildProcess;
+  /** Names this member reports alive. */
+  alive: () => Promise<string[]>;
+}
+
+interface SystemFigures {
+  nodes: number;
+  convergeMs: number;
+  failureDetectMs: number;
+  rssMiBMedian: number;
+  idleCpuPercentPerNode: number;
+  /** IP bytes on loopback to/from the system's ports (nftables), per node; null without root. */
+  idleWireBytesPerNodePerSecond: number | null;
+  falseNotAliveDuringIdle: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!(await check().catch(() => false))) {
+    if (Date.now() - started > timeoutMs) return Number.NaN;
+    await sleep(50);
+  }
+  return Date.now() - started;
+}
+
+function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = pattern.exec(output);
+      if (match) resolve(match[1] ?? match[0]);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
+  });
+}
+
+async function startMeshCluster(n: number, root: string): Promise<Member[]> {
+  const token = encodeToken(newToken());
+  const start = (i: number, extra: string[]): { member: Member; ready: Promise<string> } => {
+    const dataDir = join(root, `k${i}`);
+    const listen = `/ip4/127.0.0.1/tcp/${MESH_PORT_BASE + i}`;
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'up',
+        '--data-dir',
+        dataDir,
+        '--name',
+        `k${i}`,
+        '--listen',
+        listen,
+        '--no-mdns',
+        '--no-vpn',
+        '--dht',
+        'off',
+        '--role',
+        'none',
+        '--log-level',
+        'error',
+        ...extra,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KAIROS_MESH_TOKEN: token } },
+    );
+    const client = new ApiClient(dataDir);
+    const alive = async (): Promise<string[]> =>
+      (await client.get<MemberView[]>('/peers')).filter((m) => m.alive).map((m) => m.name);
+    return { member: { name: `k${i}`, process: child, alive }, ready: waitForOutput(child, /\n {2}(\/\S+)/) };
+  };
+  const first = start(0, []);
+  const bootstrap = await first.ready;
+  const rest = Array.from({ length: n - 1 }, (_, i) => start(i + 1, ['--bootstrap', bootstrap]));
+  await Promise.all(rest.map((r) => r.ready));
+  return [first.member, ...rest.map((r) => r.member)];
+}
+
+async function startSerfCluster(n: number): Promise<Member[]> {
+  const members: Member[] = [];
+  for (let i = 0; i < n; i += 1) {
+    const bind = `127.0.0.1:${SERF_PORT_BASE + i}`;
+    const rpc = `127.0.0.1:${SERF_RPC_PORT_BASE + i}`;
+    const args = [
+      'agent',
+      `-node=s${i}`,
+      `-bind=${bind}`,
+      `-rpc-addr=${rpc}`,
+      '-log-level=err',
+      '-profile=lan',
+      ...(i === 0 ? [] : [`-join=127.0.0.1:${SERF_PORT_BASE}`]),
+    ];
+    const child = spawn('serf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const alive = async (): Promise<string[]> => {
+      const { stdout } = await execFileAsync('serf', [
+        'members',
+        `-rpc-addr=${rpc}`,
+        '-status=alive',
+        '-format=json',
+      ]);
+      return (JSON.parse(stdout) as { members: Array<{ name: string }> }).members.map((m) => m.name);
+    };
+    members.push({ name: `s${i}`, process: child, alive });
+  }
+  // Serf prints nothing at log level err: "ready" is when its RPC answers.
+  await Promise.all(members.map((m) => until(async () => (await m.alive()).length > 0, 20_000)));
+  return members;
+}
+
+async function measure(
+  members: Member[],
+  idleSeconds: number,
+  flapSeconds: number,
+  counter: string,
+): Promise<SystemFigures> {
+  const n = members.length;
+  const convergeMs = await until(
+    async () => (await Promise.all(members.map((m) => m.alive()))).every((a) => a.length === n),
+    120_000,
+  );
+
+  // Idle window, untouched: polling would itself be traffic and CPU.
+  await sleep(2_000);
+  const before = new Map<number, ProcSample>(
+    members.map((m) => [m.process.pid!, sampleProcess(m.process.pid!)]),
+  );
+  const wireBefore = counters?.bytes(counter) ?? 0;
+  await sleep(idleSeconds * 1000);
+  const wireBytes = (counters?.bytes(counter) ?? 0) - wireBefore;
+  const after = members.map((m) => ({ pid: m.process.pid!, sample: sampleProcess(m.process.pid!) }));
+  const cpu = after.map(({ pid, sample }) => (sample.cpuSeconds - before.get(pid)!.cpuSeconds) / idleSeconds);
+
+  // Then watch every member's view once a second for anyone wrongly reported not alive.
+  let falseNotAlive = 0;
+  const watchEnd = Date.now() + flapSeconds * 1000;
+  while (Date.now() < watchEnd) {
+    const views = await Promise.all(members.map((m) => m.alive()));
+    falseNotAlive += views.filter((a) => a.length !== n).length;
+    await sleep(1_000);
+  }
+
+  const victim = members[n - 1]!;
+  victim.process.kill('SIGKILL');
+  const observers = members.slice(0, n - 1);
+  const failureDetectMs = await until(
+    async () => (await Promise.all(observers.map((m) => m.alive()))).every((a) => !a.includes(victim.name)),
+    120_000,
+  );
+
+  return {
+    nodes: n,
+    convergeMs,
+    failureDetectMs,
+    rssMiBMedian: Math.round((median(after.map(({ sample }) => sample.rssBytes)) / 2 ** 20) * 10) / 10,
+    idleCpuPercentPerNode: Math.round((cpu.reduce((a, b) => a + b, 0) / n) * 1000) / 10,
+    idleWireBytesPerNodePerSecond: counters === undefined ? null : Math.round(wireBytes / n / idleSeconds),
+    falseNotAliveDuringIdle: falseNotAlive,
+  };
+}
+
+async function stopAll(members: Member[]): Promise<void> {
+  await Promise.all(
+    members.map(async (m) => {
+      if (m.process.exitCode !== null || m.process.signalCode !== null) return;
+      const exited = new Promise((resolve) => m.process.once('exit', resolve));
+      m.process.kill('SIGTERM');
+      await exited;
+    }),
+  );
+}
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '10,25' },
+    'idle-seconds': { type: 'string', default: '60' },
+    'watch-seconds': { type: 'string', default: '60' },
+  },
+});
+const sizes = values.nodes.split(',').map(Number);
+const idleSeconds = Number(values['idle-seconds']);
+const flapSeconds = Number(values['watch-seconds']);
+counters?.install();
+const results = [];
+for (const n of sizes) {
+  const root = await mkdtemp(join(tmpdir(), 'km-bench-membership-'));
+  const mesh = await startMeshCluster(n, root);
+  let meshFigures: SystemFigures;
+  try {
+    meshFigures = await measure(mesh, idleSeconds, flapSeconds, 'mesh');
+  } finally {
+    await stopAll(mesh);
+    await rm(root, { recursive: true, force: true });
+  }
+  const serf = await startSerfCluster(n);
+  let serfFigures: SystemFigures;
+  try {
+    serfFigures = await measure(serf, idleSeconds, flapSeconds, 'serf');
+  } finally {
+    await stopAll(serf);
+  }
+  results.push({
+    nodes: n,
+    kairosMesh: meshFigures,
+    serf: serfFigures,
+    ratios: {
+      convergeVsSerf: Math.round((meshFigures.convergeMs / serfFigures.convergeMs) * 100) / 100,
+      failureDetectVsSerf:
+        Math.round((meshFigures.failureDetectMs / serfFigures.failureDetectMs) * 100) / 100,
+      rssVsSerf: Math.round((meshFigures.rssMiBMedian / serfFigures.rssMiBMedian) * 100) / 100,
+    },
+  });
+}
+counters?.remove();
+process.stdout.write(
+  `${JSON.stringify({ bench: 'membership', idleSeconds, watchSeconds: flapSeconds, loadAverageAtEnd: loadAverage(), cores: (await import('node:os')).cpus().length, results }, null, 2)}\n`,
+);
