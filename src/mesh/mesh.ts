@@ -87,7 +87,7 @@ export class Mesh {
       log,
       now: this.now,
       intervalMs: 1_000,
-      maxBackoffMs: 30_000,
+      maxBackoffMs: 10_000,
     });
     this.rendezvous =
       options.dht === 'off'
