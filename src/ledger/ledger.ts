@@ -73,6 +73,8 @@ export interface LedgerStats {
   rejected: Record<RejectReason, number>;
   gossipSent: number;
   gossipReceived: number;
+  /** Gossip messages dropped because too many were waiting (a flood); pull repairs. */
+  gossipDropped: number;
   syncsStarted: number;
   syncsFailed: number;
   syncsServed: number;
@@ -91,6 +93,10 @@ export interface VerifyReport {
 
 const GOSSIP_BYTES = 512 * 1024;
 const GAP_PULL_MIN_INTERVAL_MS = 500;
+/** Gossip messages waiting for the writer lock before new ones are dropped (flood guard). */
+const MAX_PENDING_GOSSIP = 256;
+/** Sync requests served at once; more are refused (the peer retries on its next period). */
+const MAX_CONCURRENT_SERVES = 16;
 /** Peers synced with after a sync that brought news (2: the repair spreads as a tree). */
 const NEWS_FANOUT = 2;
 
@@ -106,6 +112,9 @@ export class Ledger {
   private heads = new Map<string, FeedHead>();
   private lamport = 0;
   private entryCount = 0;
+  private pendingGossip = 0;
+  private serving = 0;
+  private tombstones = 0;
   private cachedVector: { vector: VersionVector; digest: string } | undefined;
   private readonly listeners = new Set<(change: StateChange) => void>();
   private readonly counters = newCounters();
@@ -156,6 +165,8 @@ export class Ledger {
       );
     }
     this.state = await this.store.loadState();
+    this.tombstones = 0;
+    for (const record of this.state.values()) if (record.deleted) this.tombstones += 1;
     this.heads = await this.store.loadHeads();
     this.lamport = await this.store.loadLamport();
     this.entryCount = await this.store.countEntries();
@@ -222,14 +233,12 @@ export class Ledger {
   }
 
   stats(): LedgerStats {
-    let tombstones = 0;
-    for (const record of this.state.values()) if (record.deleted) tombstones += 1;
     return {
       selfId: this.selfId,
       entries: this.entryCount,
       authors: this.heads.size,
-      keys: this.state.size - tombstones,
-      tombstones,
+      keys: this.state.size - this.tombstones,
+      tombstones: this.tombstones,
       lamport: this.lamport,
       ownSeq: this.heads.get(this.selfId)?.seq ?? 0,
       ...this.counters,
@@ -329,7 +338,11 @@ export class Ledger {
       { entries: candidates, state: [...plan.state.values()], heads: plan.heads, lamport: plan.lamport },
       sync,
     );
-    for (const [id, record] of plan.state) this.state.set(id, record);
+    for (const [id, record] of plan.state) {
+      const before = this.state.get(id);
+      this.tombstones += (record.deleted ? 1 : 0) - (before?.deleted === true ? 1 : 0);
+      this.state.set(id, record);
+    }
     for (const [author, head] of plan.heads) this.heads.set(author, head);
     this.lamport = plan.lamport;
     this.entryCount += candidates.length;
@@ -376,6 +389,11 @@ export class Ledger {
   private onGossip(from: string, bytes: Uint8Array): void {
     if (!this.running) return;
     this.counters.gossipReceived += 1;
+    if (this.pendingGossip >= MAX_PENDING_GOSSIP) {
+      // Overloaded (a flood): drop; anti-entropy fetches whatever valid entries were in it.
+      this.counters.gossipDropped += 1;
+      return;
+    }
     let entries: unknown[];
     try {
       const message = JSON.parse(
@@ -391,14 +409,19 @@ export class Ledger {
       this.counters.rejected.malformed += 1;
       return;
     }
+    this.pendingGossip += 1;
     void this.ingest(entries, false).then(
       ({ waiting }) => {
+        this.pendingGossip -= 1;
         if (waiting.size === 0) return;
         // Pull from the author itself when it is a direct admitted peer, else from the forwarder.
         const admitted = new Set(this.options.transport.admittedPeers());
         for (const author of waiting) this.requestGapPull(admitted.has(author) ? author : from);
       },
-      (error: unknown) => this.log.warn({ err: describeError(error) }, 'ledger gossip ingest failed'),
+      (error: unknown) => {
+        this.pendingGossip -= 1;
+        this.log.warn({ err: describeError(error) }, 'ledger gossip ingest failed');
+      },
     );
   }
 
@@ -478,10 +501,11 @@ export class Ledger {
   }
 
   private onSyncStream(stream: Stream, peerId: string): void {
-    if (!this.running) {
-      stream.abort(new Error('ledger stopped'));
+    if (!this.running || this.serving >= MAX_CONCURRENT_SERVES) {
+      stream.abort(new Error(this.running ? 'ledger sync busy' : 'ledger stopped'));
       return;
     }
+    this.serving += 1;
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.syncTimeoutMs)]);
     this.counters.syncsServed += 1;
     serveSync(
@@ -497,9 +521,11 @@ export class Ledger {
       signal,
     ).then(
       (sent) => {
+        this.serving -= 1;
         this.counters.entriesServed += sent;
       },
       (error: unknown) => {
+        this.serving -= 1;
         stream.abort(error instanceof Error ? error : new Error(String(error)));
         if (this.running)
           this.log.debug({ peer: peerId, err: describeError(error) }, 'ledger sync request failed');
@@ -638,6 +664,7 @@ function newCounters(): Omit<
     rejected: newRejectCounts(),
     gossipSent: 0,
     gossipReceived: 0,
+    gossipDropped: 0,
     syncsStarted: 0,
     syncsFailed: 0,
     syncsServed: 0,
