@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { loadOrCreateIdentity, Mesh } from '../mesh/index.ts';
@@ -7,6 +8,9 @@ import { apiSocketPath } from '../shared/control-api.ts';
 import { ApiServer } from './api-server.ts';
 import { PidLock } from './pid-lock.ts';
 import { registerMeshRoutes } from './mesh-routes.ts';
+import { registerLedgerRoutes } from './ledger-routes.ts';
+import { NodeRecords } from './node-records.ts';
+import { Ledger } from '../ledger/index.ts';
 import { resolveToken, type ResolvedToken } from './token-store.ts';
 
 export interface DaemonStarted {
@@ -53,8 +57,22 @@ export class Daemon {
       await mesh.start();
       this.stack.push(() => mesh.stop());
 
+      const ledger = new Ledger({
+        path: join(config.dataDir, 'ledger'),
+        privateKey,
+        transport: mesh,
+        topic: `${keys.topicPrefix}/ledger/1`,
+        log: this.log.child({ module: 'ledger' }),
+      });
+      await ledger.start();
+      this.stack.push(() => ledger.stop());
+      const nodeRecords = new NodeRecords(ledger, mesh, config.name);
+      await nodeRecords.start();
+      this.stack.push(() => Promise.resolve(nodeRecords.stop()));
+
       const api = new ApiServer(apiSocketPath(config.dataDir), this.log.child({ module: 'api' }));
       registerMeshRoutes(api, mesh);
+      registerLedgerRoutes(api, ledger);
       await api.start();
       this.stack.push(() => api.stop());
       return { mesh, token };

@@ -1,4 +1,4 @@
-import type { Message } from '@libp2p/gossipsub';
+import type { GossipsubMessage, Message } from '@libp2p/gossipsub';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId, PeerInfo, PrivateKey, Stream, StreamHandler } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -143,6 +143,11 @@ export class Mesh {
     await this.datastore.close();
   }
 
+  /** This node's peer id (the name transports use). */
+  get selfId(): string {
+    return this.peerId;
+  }
+
   /** Full multiaddrs ending in /p2p/<id>, as others can dial them. */
   addresses(): string[] {
     return this.libp2p.getMultiaddrs().map(String);
@@ -181,6 +186,12 @@ export class Mesh {
     if (this.table.learn(peerId, name, addresses)) this.dialer.sweep();
   }
 
+  /** Called when this node's own addresses change (a new listener, a relay reservation). */
+  onAddressesChanged(listener: () => void): () => void {
+    this.libp2p.addEventListener('self:peer:update', listener);
+    return () => this.libp2p.removeEventListener('self:peer:update', listener);
+  }
+
   onMembersChanged(listener: () => void): () => void {
     return this.presence.onChange(listener);
   }
@@ -202,7 +213,10 @@ export class Mesh {
     return this.libp2p.getMultiaddrs().map(String);
   }
 
-  /** Gossip on a topic; messages not originated and forwarded by admitted members are dropped. */
+  /**
+   * Gossip on a topic. `from` is the admitted member that handed us the message; messages that
+   * an unadmitted peer forwards, or that no member originated, are rejected (and not forwarded).
+   */
   subscribe(topic: string, onMessage: (from: string, data: Uint8Array) => void): () => void {
     const pubsub = this.libp2p.services.pubsub;
     pubsub.topicValidators.set(topic, (propagationSource: PeerId, message: Message) =>
@@ -212,15 +226,14 @@ export class Mesh {
         ? TopicValidatorResult.Accept
         : TopicValidatorResult.Reject,
     );
-    const listener = (event: CustomEvent<Message>): void => {
-      const message = event.detail;
-      if (message.topic === topic && message.type === 'signed')
-        onMessage(message.from.toString(), message.data);
+    const listener = (event: CustomEvent<GossipsubMessage>): void => {
+      const { propagationSource, msg } = event.detail;
+      if (msg.topic === topic) onMessage(propagationSource.toString(), msg.data);
     };
-    pubsub.addEventListener('message', listener);
+    pubsub.addEventListener('gossipsub:message', listener);
     pubsub.subscribe(topic);
     return () => {
-      pubsub.removeEventListener('message', listener);
+      pubsub.removeEventListener('gossipsub:message', listener);
       pubsub.unsubscribe(topic);
       pubsub.topicValidators.delete(topic);
     };
