@@ -354,6 +354,26 @@ describe('installer on a real registry and loop devices', () => {
     expect(await loopsOf(disk)).toEqual([]);
   });
 
+  it('upgrade --recovery replaces the recovery image; the next reset restores that version', async () => {
+    const result = await cli([
+      'upgrade',
+      '--recovery',
+      '--device',
+      disk,
+      '--source',
+      `oci://${registry.host}/kairos/os:2`,
+      '--work-dir',
+      dir,
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('recovery upgraded');
+    expect(await listPartitionDir(disk, 'COS_RECOVERY', '/cOS')).toEqual(['recovery.squashfs']);
+    expect((await imageInfo(disk, 'active.img')).version).toBe('1');
+    expect((await cli(['reset', '--device', disk, '--yes', '--work-dir', dir])).code).toBe(0);
+    expect((await imageInfo(disk, 'active.img')).version).toBe('2');
+    expect((await imageInfo(disk, 'passive.img')).version).toBe('2');
+  });
+
   it('airgap: installs from oci-archive tarballs (OCI layout and docker save) with no registry running', async () => {
     await registry.stop();
     for (const archive of ['os1-oci.tar', 'os1-docker.tar']) {
