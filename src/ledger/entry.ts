@@ -114,7 +114,8 @@ export function parseEntry(input: unknown): ParseResult {
   const encoded = encodeEntry(record as unknown as Entry, valueText);
   if (Buffer.byteLength(encoded, 'utf8') > MAX_ENTRY_BYTES) return bad('entry too large', 'oversize');
   // Hand out values with canonical key order, so every node shows byte-identical state.
-  const entry = (typeof value === 'object' && value !== null ? JSON.parse(encoded) : record) as Entry;
+  const reorder = typeof value === 'object' && value !== null && JSON.stringify(value) !== valueText;
+  const entry = (reorder ? JSON.parse(encoded) : record) as Entry;
   return { ok: true, entry, encoded };
 }
 

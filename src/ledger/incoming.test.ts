@@ -209,4 +209,13 @@ describe('received entries', () => {
     expect(canonicalJson(reversed)).toBe(encoded);
     expect(JSON.parse(encoded)).toEqual(entry);
   });
+
+  it('hands out values in canonical key order whatever order the sender used', async () => {
+    const writer = await FeedWriter.create();
+    const { entry } = writer.write('put', 'apps', 'k', { a: 1, b: { d: 1, c: 2 } });
+    const shuffled = { ...copy(entry), value: { b: { c: 2, d: 1 }, a: 1 } };
+    const replica = fresh();
+    replica.receive([shuffled], false);
+    expect(JSON.stringify(replica.items()[0]?.value)).toBe('{"a":1,"b":{"c":2,"d":1}}');
+  });
 });
