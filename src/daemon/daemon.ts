@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { loadOrCreateIdentity, Mesh } from '../mesh/index.ts';
+import { loadOrCreateIdentity, Mesh, type MeshOptions } from '../mesh/index.ts';
+import { rememberedListenAddresses, rememberListenPorts } from './stable-ports.ts';
 import { deriveKeys } from '../token/index.ts';
 import { apiSocketPath } from '../shared/control-api.ts';
 import { ApiServer } from './api-server.ts';
@@ -40,12 +41,11 @@ export class Daemon {
       const token = await resolveToken(config.dataDir, config.token);
       const keys = deriveKeys(token.token, config.networkId ?? token.token.networkId);
       const privateKey = await loadOrCreateIdentity(config.dataDir);
-      const mesh = await Mesh.create({
+      const mesh = await this.startMesh(config, {
         dataDir: config.dataDir,
         privateKey,
         keys,
         name: config.name,
-        listen: config.listen,
         bootstrap: [...config.bootstrap, ...token.token.bootstrap],
         mdns: config.mdns,
         dht: config.dht,
@@ -54,7 +54,6 @@ export class Daemon {
         ttlMs: config.presence.ttlMs,
         log: this.log.child({ module: 'mesh' }),
       });
-      await mesh.start();
       this.stack.push(() => mesh.stop());
 
       const ledger = new Ledger({
@@ -82,11 +81,40 @@ export class Daemon {
     }
   }
 
+  /**
+   * Starts the mesh on the ports it had last time (members remember our addresses); if one is
+   * taken now, on the configured addresses instead.
+   */
+  private async startMesh(config: Config, options: Omit<MeshOptions, 'listen'>): Promise<Mesh> {
+    const remembered = await rememberedListenAddresses(config.dataDir, config.listen);
+    let mesh: Mesh;
+    try {
+      mesh = await startMeshOn(options, remembered);
+    } catch (error) {
+      if (remembered.join() === config.listen.join()) throw error;
+      this.log.warn({ listen: remembered }, 'remembered listen ports are taken; using the configured ones');
+      mesh = await startMeshOn(options, config.listen);
+    }
+    await rememberListenPorts(config.dataDir, config.listen, mesh.addresses());
+    return mesh;
+  }
+
   /** Stops everything started, newest first; safe to call twice. */
   async stop(): Promise<void> {
     while (this.stack.length > 0) {
       const stop = this.stack.pop();
       await stop?.().catch((error: unknown) => this.log.warn({ err: String(error) }, 'stop step failed'));
     }
+  }
+}
+
+async function startMeshOn(options: Omit<MeshOptions, 'listen'>, listen: string[]): Promise<Mesh> {
+  const mesh = await Mesh.create({ ...options, listen });
+  try {
+    await mesh.start();
+    return mesh;
+  } catch (error) {
+    await mesh.stop().catch(() => undefined);
+    throw error;
   }
 }
