@@ -13,13 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { ApiClient } from '../../src/cli/api-client.ts';
 import type { MemberView } from '../../src/mesh/index.ts';
-import { encodeToken, newToken } from '../../src/token/index.ts';
+import { startCluster, stopCluster } from '../lib/cluster.ts';
 import { loadAverage, median, sampleProcess, type ProcSample } from '../lib/proc.ts';
 import { PortCounters } from '../lib/port-counters.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kairos-mesh.js');
 const execFileAsync = promisify(execFile);
 const MESH_PORT_BASE = 46_000;
 const SERF_PORT_BASE = 47_000;
@@ -60,56 +58,14 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
   return Date.now() - started;
 }
 
-function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = pattern.exec(output);
-      if (match) resolve(match[1] ?? match[0]);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
-  });
-}
-
 async function startMeshCluster(n: number, root: string): Promise<Member[]> {
-  const token = encodeToken(newToken());
-  const start = (i: number, extra: string[]): { member: Member; ready: Promise<string> } => {
-    const dataDir = join(root, `k${i}`);
-    const listen = `/ip4/127.0.0.1/tcp/${MESH_PORT_BASE + i}`;
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'up',
-        '--data-dir',
-        dataDir,
-        '--name',
-        `k${i}`,
-        '--listen',
-        listen,
-        '--no-mdns',
-        '--no-vpn',
-        '--dht',
-        'off',
-        '--role',
-        'none',
-        '--log-level',
-        'error',
-        ...extra,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KAIROS_MESH_TOKEN: token } },
-    );
-    const client = new ApiClient(dataDir);
-    const alive = async (): Promise<string[]> =>
-      (await client.get<MemberView[]>('/peers')).filter((m) => m.alive).map((m) => m.name);
-    return { member: { name: `k${i}`, process: child, alive }, ready: waitForOutput(child, /\n {2}(\/\S+)/) };
-  };
-  const first = start(0, []);
-  const bootstrap = await first.ready;
-  const rest = Array.from({ length: n - 1 }, (_, i) => start(i + 1, ['--bootstrap', bootstrap]));
-  await Promise.all(rest.map((r) => r.ready));
-  return [first.member, ...rest.map((r) => r.member)];
+  const daemons = await startCluster(n, root, ['--role', 'none'], MESH_PORT_BASE);
+  return daemons.map((daemon) => ({
+    name: daemon.name,
+    process: daemon.process,
+    alive: async () =>
+      (await daemon.api.get<MemberView[]>('/peers')).filter((m) => m.alive).map((m) => m.name),
+  }));
 }
 
 async function startSerfCluster(n: number): Promise<Member[]> {
@@ -194,17 +150,6 @@ async function measure(
   };
 }
 
-async function stopAll(members: Member[]): Promise<void> {
-  await Promise.all(
-    members.map(async (m) => {
-      if (m.process.exitCode !== null || m.process.signalCode !== null) return;
-      const exited = new Promise((resolve) => m.process.once('exit', resolve));
-      m.process.kill('SIGTERM');
-      await exited;
-    }),
-  );
-}
-
 const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '10,25' },
@@ -224,7 +169,7 @@ for (const n of sizes) {
   try {
     meshFigures = await measure(mesh, idleSeconds, flapSeconds, 'mesh');
   } finally {
-    await stopAll(mesh);
+    await stopCluster(mesh);
     await rm(root, { recursive: true, force: true });
   }
   const serf = await startSerfCluster(n);
@@ -232,7 +177,7 @@ for (const n of sizes) {
   try {
     serfFigures = await measure(serf, idleSeconds, flapSeconds, 'serf');
   } finally {
-    await stopAll(serf);
+    await stopCluster(serf);
   }
   results.push({
     nodes: n,

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { ApiClient } from '../../src/cli/api-client.ts';
+import type { MeshStatus } from '../../src/mesh/index.ts';
+import { encodeToken, newToken } from '../../src/token/index.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kairos-mesh.js');
+
+export interface BenchDaemon {
+  name: string;
+  dataDir: string;
+  process: ChildProcess;
+  api: ApiClient;
+}
+
+/** Starts n `kairos-mesh up` daemons on loopback, all bootstrapped to the first. */
+export async function startCluster(
+  n: number,
+  root: string,
+  extraArgs: string[] = [],
+  portBase = 0,
+): Promise<BenchDaemon[]> {
+  const token = encodeToken(newToken());
+  const start = (i: number, extra: string[]): { daemon: BenchDaemon; address: Promise<string> } => {
+    const dataDir = join(root, `d${i}`);
+    const listen = `/ip4/127.0.0.1/tcp/${portBase === 0 ? 0 : portBase + i}`;
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'up',
+        '--data-dir',
+        dataDir,
+        '--name',
+        `d${i}`,
+        '--listen',
+        listen,
+        '--no-mdns',
+        '--no-vpn',
+        '--dht',
+        'off',
+        '--log-level',
+        'error',
+        ...extraArgs,
+        ...extra,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KAIROS_MESH_TOKEN: token } },
+    );
+    const address = new Promise<string>((resolve, reject) => {
+      let output = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const line = output.split('\n').find((text) => text.startsWith('  /'));
+        if (line !== undefined) resolve(line.trim());
+      });
+      child.once('exit', (code) => reject(new Error(`d${i} exited ${code}`)));
+    });
+    return { daemon: { name: `d${i}`, dataDir, process: child, api: new ApiClient(dataDir) }, address };
+  };
+  const first = start(0, []);
+  const bootstrap = await first.address;
+  const rest = Array.from({ length: n - 1 }, (_, i) => start(i + 1, ['--bootstrap', bootstrap]));
+  await Promise.all(rest.map((r) => r.address));
+  return [first.daemon, ...rest.map((r) => r.daemon)];
+}
+
+export async function waitAllAlive(daemons: BenchDaemon[], timeoutMs = 120_000): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const statuses = await Promise.all(
+      daemons.map((d) => d.api.get<MeshStatus>('/status').catch(() => undefined)),
+    );
+    if (statuses.every((s) => s?.alive === daemons.length)) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error('cluster did not converge');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** SIGTERM every process and wait for all to exit. */
+export async function stopCluster(daemons: Array<{ process: ChildProcess }>): Promise<void> {
+  await Promise.all(
+    daemons.map(async (d) => {
+      if (d.process.exitCode !== null || d.process.signalCode !== null) return;
+      const exited = new Promise((resolve) => d.process.once('exit', resolve));
+      d.process.kill('SIGTERM');
+      await exited;
+    }),
+  );
+}
