@@ -154,4 +154,43 @@ describe(`upgrade killed at ten seeded points (seed ${seed})`, () => {
       current = next;
     }
   }, 300_000);
+
+  it('boot mark-good after a power cut finishes the interrupted switch', async () => {
+    const before = (await imageInfo(disk, 'active.img')).version!;
+    const next = before === '1' ? '2' : '1';
+    const killed = await cli(
+      [
+        'upgrade',
+        '--device',
+        disk,
+        '--source',
+        `oci://${registry.host}/kairos/os:${next}`,
+        '--work-dir',
+        dir,
+      ],
+      {
+        KAIROS_MESH_CRASH_AT: 'committed',
+      },
+    );
+    expect(killed.signal).toBe('SIGKILL');
+    await releaseDisk(disk);
+    expect(await listPartitionDir(disk, 'COS_STATE', '/cOS')).toEqual([
+      'active.img',
+      'passive.img',
+      'transition.img',
+    ]);
+    expect((await cli(['boot', 'mark-good', '--device', disk])).code).toBe(0);
+    expect(await listPartitionDir(disk, 'COS_STATE', '/cOS')).toEqual(['active.img', 'passive.img']);
+    expect(await imageInfo(disk, 'active.img')).toEqual({
+      label: 'COS_ACTIVE',
+      version: next,
+      fsckClean: true,
+    });
+    expect(await imageInfo(disk, 'passive.img')).toEqual({
+      label: 'COS_PASSIVE',
+      version: before,
+      fsckClean: true,
+    });
+    expect(await grubEnvOf(disk)).toMatchObject({ kairos_upgrade: '', kairos_tries: '' });
+  });
 });

@@ -78,9 +78,13 @@ export async function bootStatus(device?: string): Promise<BootStatus> {
   );
 }
 
-/** Run by the daemon once the node is healthy (mesh joined, role applied). */
+/**
+ * Run by the daemon once the node is healthy (mesh joined, role applied). It also finishes the
+ * file renames of an upgrade a power cut interrupted (GRUB already booted the right image).
+ */
 export async function bootMarkGood(device?: string, now: Date = new Date()): Promise<AssessmentStatus> {
   return withState(device, async (state) => {
+    await state.settle();
     const env = markGood(await state.readEnv(), now);
     await state.writeEnv(env);
     return assessmentStatus(env);

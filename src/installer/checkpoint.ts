@@ -19,14 +19,12 @@ export const UPGRADE_CHECKPOINTS = [
   'unlinked',
 ] as const;
 
+const reached = new Map<string, number>();
+
 export function checkpoint(name: string): void {
   const target = process.env['KAIROS_MESH_CRASH_AT'];
   if (target === undefined || target === '') return;
-  const counts =
-    (globalThis as { kairosCheckpointCounts?: Map<string, number> }).kairosCheckpointCounts ??
-    new Map<string, number>();
-  (globalThis as { kairosCheckpointCounts?: Map<string, number> }).kairosCheckpointCounts = counts;
-  const count = (counts.get(name) ?? 0) + 1;
-  counts.set(name, count);
+  const count = (reached.get(name) ?? 0) + 1;
+  reached.set(name, count);
   if (target === name || target === `${name}:${count}`) process.kill(process.pid, 'SIGKILL');
 }

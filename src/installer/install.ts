@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode, KairosError } from '../shared/errors.ts';
@@ -48,7 +48,9 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     }
     options.progress.phase(`partitioning ${options.device}`);
     await run('sgdisk', [...sgdiskArgs(layout), options.device]);
-    await run('partx', ['-u', options.device], { allowFailure: true });
+    // A block device's kernel table must learn the new partitions (files need no telling).
+    if (!(await stat(options.device)).isFile())
+      await run('partx', ['-u', options.device], { allowFailure: true });
     const target = await Target.open(options.device);
     try {
       for (const part of layout.partitions)

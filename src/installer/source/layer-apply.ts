@@ -10,7 +10,6 @@ import {
   rm,
   symlink,
   chmod,
-  unlink,
 } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { ExitCode, KairosError } from '../../shared/errors.ts';
@@ -203,10 +202,4 @@ function cleanPathLenient(path: string): string {
     else out.push(part);
   }
   return out.join('/');
-}
-
-export async function removeIfExists(path: string): Promise<void> {
-  await unlink(path).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  });
 }
