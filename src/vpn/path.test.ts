@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PATH_SETTINGS, pathName, stepPath, type PathObservation, type PathState } from './path.ts';
 
-const S = DEFAULT_PATH_SETTINGS;
+// The numbers below assume a 5 s direct timeout; the default (6.5 s) is covered separately.
+const S = { ...DEFAULT_PATH_SETTINGS, directTimeoutMs: 5_000 };
 const RELAY = '127.0.0.1:40000';
 const base = (more: Partial<PathObservation>): PathObservation => ({
   now: 0,
@@ -21,6 +22,12 @@ function drive(observations: PathObservation[], settings = S): ReturnType<typeof
 }
 
 describe('path choice', () => {
+  it('waits out one WireGuard handshake retry (5 s + jitter) before leaving a candidate', () => {
+    expect(DEFAULT_PATH_SETTINGS.directTimeoutMs).toBeGreaterThan(5_333);
+    const steps = drive([base({ now: 0 }), base({ now: 6_000 })], DEFAULT_PATH_SETTINGS);
+    expect(steps[1]?.state).toMatchObject({ kind: 'trying', index: 0 });
+  });
+
   it('starts direct on the first candidate and settles on a handshake', () => {
     const [first, second] = drive([
       base({ now: 0 }),

@@ -28,7 +28,9 @@ export interface PathSettings {
 }
 
 export const DEFAULT_PATH_SETTINGS: PathSettings = {
-  directTimeoutMs: 5_000,
+  // WireGuard retries a handshake after 5 s (+ up to 1/3 s jitter). Waiting for that retry
+  // covers a peer that had not yet read our record when the first initiation arrived.
+  directTimeoutMs: 6_500,
   // WireGuard rekeys every 2 minutes while traffic flows and keepalives keep it flowing.
   staleMs: 180_000,
   probeIntervalMs: 60_000,

@@ -15,6 +15,8 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { Stream } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { tcp } from '@libp2p/tcp';
+import { identify } from '@libp2p/identify';
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { pino } from 'pino';
@@ -35,6 +37,10 @@ export interface NodeSpec {
   listenPort: number;
   /** e.g. /ip4/198.18.0.2/tcp/4100; no relay path without it. */
   libp2pListen?: string;
+  /** Serve as a libp2p circuit relay (the "public" node of the NAT test). */
+  relayServer?: boolean;
+  /** Name of the node whose circuit relay this one reserves a slot on (it is behind NAT). */
+  relayVia?: string;
   observed?: string[];
   forceRelay?: boolean;
   probeIntervalMs?: number;
@@ -46,9 +52,11 @@ export interface NodeSpec {
 const spec = JSON.parse(process.argv[2] ?? '{}') as NodeSpec;
 const log = pino({ level: process.env['VPN_NODE_LOG'] ?? 'warn' }, pino.destination(2));
 
+let writes = 0;
 async function atomicWrite(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
+  const temp = `${file}.${process.pid}.${writes++}.tmp`;
+  await writeFile(temp, text);
+  await rename(temp, file);
 }
 
 async function loadPeerKey() {
@@ -107,7 +115,7 @@ class DirKv implements VpnKv {
   }
   subscribe(listener: Parameters<VpnKv['subscribe']>[0]): () => void {
     const watcher: FSWatcher = watch(join(this.root, 'vpn'), (_event, name) => {
-      const key = String(name ?? '').replace(/\.json(\.tmp)?$/, '');
+      const key = String(name ?? '').replace(/\.json(\..*\.tmp)?$/, '');
       listener({ bucket: 'vpn', key, value: undefined, author: key, deleted: false });
     });
     return () => watcher.close();
@@ -157,11 +165,40 @@ function libp2pRelay(node: Libp2p, dir: string): RelayTransport {
       ),
     unhandle: (protocol) => node.unhandle(protocol),
     dialProtocol: async (peerId, protocol, signal): Promise<Stream> => {
+      peerIdFromString(peerId);
       const address = (await readFile(join(dir, 'p2p', peerId), 'utf8')).trim();
-      const target = multiaddr(`${address}/p2p/${peerIdFromString(peerId).toString()}`);
-      return node.dialProtocol(target, protocol, { signal, runOnLimitedConnection: true });
+      return node.dialProtocol(multiaddr(address), protocol, { signal, runOnLimitedConnection: true });
     },
   };
+}
+
+async function waitForFile(file: string): Promise<string> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      return (await readFile(file, 'utf8')).trim();
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`${file} never appeared`);
+}
+
+async function dialWithRetry(node: Libp2p, address: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await node.dial(multiaddr(address), { signal: AbortSignal.timeout(5_000) });
+      return;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      log.warn({ err: (error as Error).message, attempt }, 'relay node not reachable yet');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (!check()) throw new Error('no relay reservation');
 }
 
 async function main(): Promise<void> {
@@ -171,14 +208,33 @@ async function main(): Promise<void> {
     await mkdir(join(spec.dir, sub), { recursive: true });
   let node: Libp2p | undefined;
   if (spec.libp2pListen !== undefined) {
+    const relayed = spec.relayVia !== undefined;
     node = await createLibp2p({
       privateKey,
-      addresses: { listen: [spec.libp2pListen] },
-      transports: [tcp()],
+      addresses: { listen: [spec.libp2pListen, ...(relayed ? ['/p2p-circuit'] : [])] },
+      transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      services: {
+        identify: identify(),
+        ...(spec.relayServer === true
+          ? { relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }) }
+          : {}),
+      },
     });
-    await atomicWrite(join(spec.dir, 'p2p', peerId), spec.libp2pListen);
+    let reachable = `${spec.libp2pListen}/p2p/${peerId}`;
+    if (relayed) {
+      // Behind NAT: reachable only through a reservation on the relay node.
+      const relay = await waitForFile(join(spec.dir, 'p2p-by-name', spec.relayVia!));
+      await dialWithRetry(node, relay);
+      await waitUntil(() =>
+        node!.getMultiaddrs().some((address) => address.toString().includes('/p2p-circuit')),
+      );
+      reachable = `${relay}/p2p-circuit/p2p/${peerId}`;
+    }
+    await atomicWrite(join(spec.dir, 'p2p', peerId), reachable);
+    await mkdir(join(spec.dir, 'p2p-by-name'), { recursive: true });
+    await atomicWrite(join(spec.dir, 'p2p-by-name', spec.name), reachable);
   }
   const membership = new DirMembership(join(spec.dir, 'alive'));
   const service = new VpnService({
@@ -222,7 +278,9 @@ async function main(): Promise<void> {
       JSON.stringify({ peerId, pid: process.pid, at: Date.now(), ...service.status() }),
     );
   await report();
-  const timer = setInterval(() => void report(), 250);
+  const timer = setInterval(() => {
+    report().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'status write failed'));
+  }, 250);
   const stop = async (): Promise<void> => {
     clearInterval(timer);
     await rm(join(spec.dir, 'alive', peerId), { force: true });
