@@ -39,7 +39,15 @@ async function router(name: 'a' | 'b', hub: string, bridge: string, wan: string,
   await ns(r, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   const wanIf = `${PREFIX}r${name}a`;
   await ns(r, ['nft', 'add', 'table', 'ip', PREFIX]);
-  await ns(r, ['nft', 'add', 'chain', 'ip', PREFIX, 'natout', '{ type nat hook postrouting priority 100 ; }']);
+  await ns(r, [
+    'nft',
+    'add',
+    'chain',
+    'ip',
+    PREFIX,
+    'natout',
+    '{ type nat hook postrouting priority 100 ; }',
+  ]);
   await ns(r, ['nft', 'add', 'rule', 'ip', PREFIX, 'natout', 'oifname', wanIf, 'masquerade', 'random']);
   await ns(r, ['nft', 'add', 'chain', 'ip', PREFIX, 'inbound', '{ type filter hook forward priority 0 ; }']);
   await ns(r, [
@@ -90,7 +98,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (process.env['VPN_TEST_DEBUG'] === '1')
-    for (const node of nodes) console.log(node.spec.name, JSON.stringify(await readStatus(node), null, 1), node.stderr);
+    for (const node of nodes)
+      console.log(node.spec.name, JSON.stringify(await readStatus(node), null, 1), node.stderr);
   for (const node of nodes) await stopNode(node);
   await removeLink(spaces.pub, `${PREFIX}wg0`);
   await removeLink(spaces.a, `${PREFIX}wg1`);

@@ -81,7 +81,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (process.env['VPN_TEST_DEBUG'] === '1')
-    for (const node of nodes) console.log(node.spec.name, JSON.stringify(await readStatus(node), null, 1), node.stderr);
+    for (const node of nodes)
+      console.log(node.spec.name, JSON.stringify(await readStatus(node), null, 1), node.stderr);
   for (const node of nodes) await stopNode(node);
   await removeLink(namespaces[0]!, `${PREFIX}wg1`);
   await removeLink(namespaces[1]!, `${PREFIX}wg2`);
