@@ -126,20 +126,25 @@ describe('ledger over real libp2p (3 honest nodes + 1 hostile)', () => {
   it('replicates by push and pull while a hostile peer floods forged entries', async () => {
     const [a, b, c] = honest as [Honest, Honest, Honest];
     const stopFlood = new AbortController();
-    const victim = await FeedWriter.create();
     const impostor = new EntrySigner(await generateKeyPair('Ed25519'));
     let floods = 0;
     const flood = (async () => {
       while (!stopFlood.signal.aborted) {
-        const forged = Array.from({ length: 50 }, (_, index) => {
-          const real = victim.write('put', 'apps', `k${floods}-${index}`, index).entry;
-          return [
-            { ...real, value: 'tampered' },
-            { ...real, author: a.ledger.selfId },
-            { ...real, author: impostor.peerId, seq: 7 },
-            { nonsense: true },
-          ];
-        }).flat();
+        // Each message: feeds of fresh writers with a tampered first entry (a signature
+        // failure each), entries claiming an honest author, out-of-order ones, garbage.
+        const forged: unknown[] = [];
+        for (let index = 0; index < 10; index += 1) {
+          const victim = await FeedWriter.create();
+          for (let seq = 1; seq <= 5; seq += 1) {
+            const real = victim.write('put', 'apps', `k${floods}-${index}`, seq).entry;
+            forged.push(
+              { ...real, value: 'tampered' },
+              { ...real, author: a.ledger.selfId },
+              { ...real, author: impostor.peerId, seq: 7 },
+              { nonsense: true },
+            );
+          }
+        }
         await hostile.services.pubsub.publish(
           TOPIC,
           Buffer.from(JSON.stringify({ t: 'entries', entries: forged })),

@@ -97,6 +97,8 @@ const GAP_PULL_MIN_INTERVAL_MS = 500;
 const MAX_PENDING_GOSSIP = 256;
 /** Sync requests served at once; more are refused (the peer retries on its next period). */
 const MAX_CONCURRENT_SERVES = 16;
+/** Pulls running at once; further requests wait in a queue (one entry per peer). */
+const MAX_CONCURRENT_PULLS = 2;
 /** Peers synced with after a sync that brought news (2: the repair spreads as a tree). */
 const NEWS_FANOUT = 2;
 
@@ -119,6 +121,7 @@ export class Ledger {
   private readonly listeners = new Set<(change: StateChange) => void>();
   private readonly counters = newCounters();
   private readonly syncing = new Map<string, { again: boolean }>();
+  private readonly queuedPulls = new Set<string>();
   private readonly lastGapPull = new Map<string, number>();
   private readonly cleanups: (() => void)[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -189,6 +192,7 @@ export class Ledger {
     this.abort.abort();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    this.queuedPulls.clear();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     await this.options.transport.unhandle(this.options.protocol).catch(() => undefined);
     // Let a commit in flight finish before the database closes.
@@ -446,6 +450,12 @@ export class Ledger {
       current.again = true;
       return;
     }
+    if (this.syncing.size >= MAX_CONCURRENT_PULLS) {
+      // A fresh node meeting 50 peers must not fetch the same history 50 times at once: the
+      // queued pulls run later and usually find equal digests.
+      this.queuedPulls.add(peerId);
+      return;
+    }
     const slot = { again: false };
     this.syncing.set(peerId, slot);
     void (async () => {
@@ -456,6 +466,11 @@ export class Ledger {
         } while (slot.again && this.running);
       } finally {
         this.syncing.delete(peerId);
+        const next = this.queuedPulls.values().next();
+        if (!next.done) {
+          this.queuedPulls.delete(next.value);
+          this.requestSync(next.value);
+        }
       }
     })();
   }
