@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import {
   Topology,
   makeSharedDir,
-  ns,
   pings,
   readStatus,
   removeDir,
@@ -28,46 +27,7 @@ const PREFIX = 'kmvn';
 const topology = new Topology(PREFIX);
 let dir = '';
 const nodes: VpnNode[] = [];
-const spaces: Record<'pub' | 'a' | 'b' | 'ra' | 'rb', string> = { pub: '', a: '', b: '', ra: '', rb: '' };
-
-/** A router namespace: WAN on the shared segment, LAN to one node, NAT with random ports. */
-async function router(name: 'a' | 'b', hub: string, bridge: string, wan: string, lan: string): Promise<void> {
-  const r = await topology.attach(hub, bridge, `r${name}`, `${wan}/24`);
-  const node = await topology.addNamespace(name);
-  await topology.link(node, r, `l${name}`, `${lan}.2/24`, `${lan}.1/24`);
-  await ns(node, ['ip', 'route', 'add', 'default', 'via', `${lan}.1`]);
-  await ns(r, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-  const wanIf = `${PREFIX}r${name}a`;
-  await ns(r, ['nft', 'add', 'table', 'ip', PREFIX]);
-  await ns(r, [
-    'nft',
-    'add',
-    'chain',
-    'ip',
-    PREFIX,
-    'natout',
-    '{ type nat hook postrouting priority 100 ; }',
-  ]);
-  await ns(r, ['nft', 'add', 'rule', 'ip', PREFIX, 'natout', 'oifname', wanIf, 'masquerade', 'random']);
-  await ns(r, ['nft', 'add', 'chain', 'ip', PREFIX, 'inbound', '{ type filter hook forward priority 0 ; }']);
-  await ns(r, [
-    'nft',
-    'add',
-    'rule',
-    'ip',
-    PREFIX,
-    'inbound',
-    'iifname',
-    wanIf,
-    'ct',
-    'state',
-    'established,related',
-    'accept',
-  ]);
-  await ns(r, ['nft', 'add', 'rule', 'ip', PREFIX, 'inbound', 'iifname', wanIf, 'drop']);
-  spaces[name] = node;
-  spaces[name === 'a' ? 'ra' : 'rb'] = r;
-}
+const spaces: Record<'pub' | 'a' | 'b', string> = { pub: '', a: '', b: '' };
 
 function spec(name: string, i: number, more: Partial<VpnNode['spec']>): VpnNode['spec'] {
   return {
@@ -87,13 +47,10 @@ function peerByName(status: NodeStatus, name: string): NodeStatus['peers'][numbe
 
 beforeAll(async () => {
   dir = await makeSharedDir(PREFIX);
-  const hub = await topology.addNamespace('inet');
-  const bridge = `${PREFIX}br`;
-  await ns(hub, ['ip', 'link', 'add', bridge, 'type', 'bridge']);
-  await ns(hub, ['ip', 'link', 'set', bridge, 'up']);
+  const { hub, bridge } = await topology.hub();
   spaces.pub = await topology.attach(hub, bridge, 'pub', '198.18.50.10/24');
-  await router('a', hub, bridge, '198.18.50.1', '198.18.51');
-  await router('b', hub, bridge, '198.18.50.2', '198.18.52');
+  spaces.a = await topology.natHost(hub, bridge, 'a', '198.18.50.1', '198.18.51');
+  spaces.b = await topology.natHost(hub, bridge, 'b', '198.18.50.2', '198.18.52');
 });
 
 afterAll(async () => {

@@ -71,6 +71,66 @@ export class Topology {
     return node;
   }
 
+  /** A bridge namespace `hub` with a bridge in it; returns both names. */
+  async hub(): Promise<{ hub: string; bridge: string }> {
+    const hub = await this.addNamespace('hub');
+    const bridge = `${this.prefix}br`;
+    await ns(hub, ['ip', 'link', 'add', bridge, 'type', 'bridge']);
+    await ns(hub, ['ip', 'link', 'set', bridge, 'up']);
+    return { hub, bridge };
+  }
+
+  /**
+   * A host behind its own NAT router: the router's WAN (`wan`/24) is on the bridge, its LAN is
+   * `<lan>.0/24` with the host at `<lan>.2`. The router masquerades with random source ports and
+   * drops every new inbound connection, so neither UDP hole punching nor inbound TCP works.
+   */
+  async natHost(hub: string, bridge: string, name: string, wan: string, lan: string): Promise<string> {
+    const router = await this.attach(hub, bridge, `r${name}`, `${wan}/24`);
+    const host = await this.addNamespace(name);
+    await this.link(host, router, `l${name}`, `${lan}.2/24`, `${lan}.1/24`);
+    await ns(host, ['ip', 'route', 'add', 'default', 'via', `${lan}.1`]);
+    await ns(router, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    const wanIf = `${this.prefix}r${name}a`;
+    const table = this.prefix;
+    await ns(router, ['nft', 'add', 'table', 'ip', table]);
+    await ns(router, [
+      'nft',
+      'add',
+      'chain',
+      'ip',
+      table,
+      'natout',
+      '{ type nat hook postrouting priority 100 ; }',
+    ]);
+    await ns(router, ['nft', 'add', 'rule', 'ip', table, 'natout', 'oifname', wanIf, 'masquerade', 'random']);
+    await ns(router, [
+      'nft',
+      'add',
+      'chain',
+      'ip',
+      table,
+      'inbound',
+      '{ type filter hook forward priority 0 ; }',
+    ]);
+    await ns(router, [
+      'nft',
+      'add',
+      'rule',
+      'ip',
+      table,
+      'inbound',
+      'iifname',
+      wanIf,
+      'ct',
+      'state',
+      'established,related',
+      'accept',
+    ]);
+    await ns(router, ['nft', 'add', 'rule', 'ip', table, 'inbound', 'iifname', wanIf, 'drop']);
+    return host;
+  }
+
   async destroy(): Promise<void> {
     for (const namespace of this.namespaces.splice(0).reverse())
       await run('ip', ['netns', 'del', namespace], { allowFailure: true });
