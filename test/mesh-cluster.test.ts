@@ -15,7 +15,16 @@ import {
 } from './helpers/daemons.ts';
 
 const NODES = 10;
-const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-vpn', '--dht', 'off'];
+const LOOPBACK = [
+  '--listen',
+  '/ip4/127.0.0.1/tcp/0',
+  '--no-mdns',
+  '--no-vpn',
+  '--dht',
+  'off',
+  '--role',
+  'none',
+];
 // Short presence timers so the silent-failure test is quick; defaults are 5 s / 15 s.
 const PRESENCE_CONFIG = 'kairos_mesh:\n  presence: { heartbeat_interval: 500ms, ttl: 3s }\n';
 

@@ -30,7 +30,7 @@ describe.skipIf(!isRoot())('mDNS discovery between namespaces', () => {
           dataDir: join(root.path, `m${i}`),
           token,
           prefix: ['ip', 'netns', 'exec', ns],
-          args: ['--listen', '/ip4/0.0.0.0/tcp/4001', '--no-vpn', '--dht', 'off'],
+          args: ['--listen', '/ip4/0.0.0.0/tcp/4001', '--no-vpn', '--dht', 'off', '--role', 'none'],
         }),
       );
     }

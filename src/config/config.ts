@@ -55,6 +55,8 @@ export interface Config {
   k3sAgent: K3sUserSettings;
   k3sService: K3sService;
   k3sBin: string;
+  /** Prefix for every k3s system path (service files, node-token, kubeconfig); unset = /. */
+  k3sRoot?: string;
   clusterReadyHook?: string;
   bootTries: number;
 }

@@ -127,6 +127,7 @@ export const meshSchema = z.object({
         })
         .optional(),
       bin: z.string().min(1).optional(),
+      root: z.string().min(1).optional(),
     })
     .optional(),
   hooks: z.object({ cluster_ready: z.string().min(1).optional() }).optional(),

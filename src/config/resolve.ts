@@ -123,6 +123,7 @@ export function resolveConfig(file: ConfigFile, flags: ConfigFlags, context: Res
     k3sAgent: k3sSettings(file['k3s-agent']),
     k3sService,
     k3sBin: flags.k3sBin ?? mesh.k3s?.bin ?? 'k3s',
+    ...(mesh.k3s?.root === undefined ? {} : { k3sRoot: mesh.k3s.root }),
     ...(mesh.hooks?.cluster_ready === undefined ? {} : { clusterReadyHook: mesh.hooks.cluster_ready }),
     bootTries: mesh.boot?.tries ?? 3,
   };

@@ -12,6 +12,14 @@ import { registerMeshRoutes } from './mesh-routes.ts';
 import { registerLedgerRoutes } from './ledger-routes.ts';
 import { NodeRecords } from './node-records.ts';
 import { Ledger } from '../ledger/index.ts';
+import { VpnService } from '../vpn/index.ts';
+import { RolesService } from '../roles/index.ts';
+import { registerVpnRoutes } from './vpn-routes.ts';
+import { registerRolesRoutes } from './roles-routes.ts';
+import { meshRequests } from './mesh-requests.ts';
+
+/** Request/response protocol of the roles module (kubeconfig on demand). */
+const ROLES_PROTOCOL = '/kairos-mesh/roles/1.0.0';
 import { resolveToken, type ResolvedToken } from './token-store.ts';
 
 export interface DaemonStarted {
@@ -69,9 +77,28 @@ export class Daemon {
       await nodeRecords.start();
       this.stack.push(() => Promise.resolve(nodeRecords.stop()));
 
+      const vpn = config.vpn.enabled ? await this.startVpn(config, mesh, ledger) : undefined;
+      const roles = new RolesService({
+        self: { peerId: mesh.peerId, name: config.name },
+        config,
+        kv: ledger,
+        membership: {
+          alive: () => mesh.aliveMembers().map(({ peerId, name }) => ({ peerId, name })),
+          onChange: (listener) => mesh.onMembersChanged(listener),
+          overlayIp: (peerId) => vpn?.overlayIpOf(peerId),
+        },
+        mesh: meshRequests(mesh, ROLES_PROTOCOL),
+        ...(config.k3sRoot === undefined ? {} : { root: config.k3sRoot }),
+        log: this.log.child({ module: 'roles' }),
+      });
+      await roles.start();
+      this.stack.push(() => roles.stop());
+
       const api = new ApiServer(apiSocketPath(config.dataDir), this.log.child({ module: 'api' }));
       registerMeshRoutes(api, mesh);
       registerLedgerRoutes(api, ledger);
+      registerVpnRoutes(api, vpn);
+      registerRolesRoutes(api, roles);
       await api.start();
       this.stack.push(() => api.stop());
       return { mesh, token };
@@ -97,6 +124,26 @@ export class Daemon {
     }
     await rememberListenPorts(config.dataDir, config.listen, mesh.addresses());
     return mesh;
+  }
+
+  private async startVpn(config: Config, mesh: Mesh, ledger: Ledger): Promise<VpnService> {
+    const vpn = new VpnService({
+      selfId: mesh.peerId,
+      dataDir: config.dataDir,
+      settings: config.vpn,
+      kv: ledger,
+      membership: {
+        alive: () => mesh.aliveMembers().map(({ peerId }) => ({ peerId })),
+        onChange: (listener) => mesh.onMembersChanged(listener),
+        observedAddresses: () => mesh.ipAddresses(),
+      },
+      relay: mesh,
+      name: config.name,
+      log: this.log.child({ module: 'vpn' }),
+    });
+    await vpn.start();
+    this.stack.push(() => vpn.stop());
+    return vpn;
   }
 
   /** Stops everything started, newest first; safe to call twice. */

@@ -208,9 +208,21 @@ export class Mesh {
     return this.admission.onAdmitted(listener);
   }
 
-  /** Addresses of this node as its peers see them (identify's observed addresses). */
-  observedAddresses(): string[] {
-    return this.libp2p.getMultiaddrs().map(String);
+  /**
+   * IP addresses (no ports) this node is reachable at: its listening interfaces and the
+   * addresses peers observed (identify) once libp2p confirmed them.
+   */
+  ipAddresses(): string[] {
+    const ips = this.libp2p
+      .getMultiaddrs()
+      .filter((address) => !address.toString().includes('/p2p-circuit'))
+      .map(
+        (address) =>
+          address.getComponents().find((component) => component.name === 'ip4' || component.name === 'ip6')
+            ?.value,
+      )
+      .filter((ip): ip is string => ip !== undefined);
+    return [...new Set(ips)];
   }
 
   /**
