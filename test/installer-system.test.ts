@@ -70,7 +70,7 @@ afterAll(async () => {
   if (dir !== undefined) await run('rm', ['-rf', dir]);
 });
 
-describe('installer on a real registry and loop devices', () => {
+describe('installer on a real registry and loop devices', { timeout: 150_000 }, () => {
   it('installs from oci:// onto a sparse disk image: GPT, labels, active holds VERSION 1', async () => {
     const config = join(dir, 'config.yaml');
     await writeFile(config, '#cloud-config\np2p:\n  network_id: test\n');
@@ -197,6 +197,27 @@ describe('installer on a real registry and loop devices', () => {
       expect(result.code, what).not.toBe(0);
       expect(errorLines(result.stderr), what).toHaveLength(1);
       expect(lastLine(result.stderr), what).toMatch(message);
+    }
+    expect(await fileDigest(disk)).toBe(before);
+
+    // A disk image some loop device still uses (a killed run's leftovers) is refused.
+    const loop = (await run('losetup', ['--find', '--show', '--read-only', disk])).stdout.trim();
+    try {
+      const busy = await cli([
+        'upgrade',
+        '--device',
+        disk,
+        '--source',
+        `oci://${registry.host}/kairos/os:2`,
+        '--work-dir',
+        dir,
+      ]);
+      expect(busy.code).toBe(75);
+      expect(lastLine(busy.stderr)).toBe(
+        `kairos-mesh: ${disk} is in use by ${loop} (another run, or a killed one: unmount and detach them first)`,
+      );
+    } finally {
+      await run('losetup', ['--detach', loop]);
     }
     expect(await fileDigest(disk)).toBe(before);
 

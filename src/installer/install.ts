@@ -5,7 +5,7 @@ import { ExitCode, KairosError } from '../shared/errors.ts';
 import { run } from '../shared/exec.ts';
 import { ENV } from './boot-rules.ts';
 import { buildSlotImage, buildSquashfs, copyImage, makeFilesystem } from './disk/filesystems.ts';
-import { diskSize } from './disk/partitions.ts';
+import { assertNotInUse, diskSize } from './disk/partitions.ts';
 import {
   EFI_GRUB_CFG_PATH,
   GRUB_CFG_PATH,
@@ -37,6 +37,7 @@ export const OEM_CONFIG_NAME = '90_custom.yaml';
 
 export async function install(options: InstallOptions): Promise<InstallResult> {
   const size = await diskSize(options.device);
+  await assertNotInUse(options.device);
   const root = await prepareRoot(options);
   try {
     // Refuse before touching the disk.

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExitCode, KairosError } from '../shared/errors.ts';
+import { ExitCode, KairosError, describeError } from '../shared/errors.ts';
 import { checkpoint } from './checkpoint.ts';
 import { measureTree, type TreeSize } from './disk/filesystems.ts';
 import type { Progress } from './progress.ts';
@@ -61,6 +61,15 @@ export async function prepareRoot(options: SourceOptions): Promise<PreparedRoot>
     return { rootDir, digest: pulled.digest, size, cleanup };
   } catch (error) {
     await cleanup();
-    throw error;
+    if (error instanceof KairosError) throw error;
+    // File system errors while unpacking (ENOSPC, EACCES…): one line naming the place.
+    throw new KairosError(
+      'UNPACK_FAILED',
+      `cannot unpack the image into ${scratch}: ${describeError(error)}`,
+      {
+        exitCode: ExitCode.ioErr,
+        cause: error,
+      },
+    );
   }
 }

@@ -65,7 +65,31 @@ export function notKairosDisk(device: string): KairosError {
   );
 }
 
+/**
+ * Refuses a disk image that loop devices already use (another run, or one that was killed and
+ * left its mounts): mounting the same filesystem twice corrupts it.
+ */
+export async function assertNotInUse(device: string): Promise<void> {
+  const info = await stat(device);
+  if (!info.isFile()) return;
+  const listed = await run('losetup', ['--associated', device, '--noheadings', '--output', 'NAME'], {
+    allowFailure: true,
+  });
+  const loops = listed.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  if (loops.length > 0) {
+    throw new KairosError(
+      'DEVICE_BUSY',
+      `${device} is in use by ${loops.join(', ')} (another run, or a killed one: unmount and detach them first)`,
+      { exitCode: ExitCode.tempFail },
+    );
+  }
+}
+
 export async function attachDisk(device: string): Promise<AttachedDisk> {
+  await assertNotInUse(device);
   const info = await stat(device);
   const entries = await readGpt(device);
   const partitions = new Map<PartitionLabel, string>();
