@@ -88,7 +88,8 @@ describe('GRUB configuration', () => {
   it('has one menu entry per slot, in fallback order, loading the image the env names', () => {
     const config = mainGrubConfig();
     expect([...config.matchAll(/--id (\w+)/g)].map((m) => m[1])).toEqual([...BOOT_SLOTS]);
-    expect(config).toContain('loopback loop0 /cOS/${kairos_active_img}');
+    expect(config).toContain('loopback loop_active /cOS/${kairos_active_img}');
+    expect(config).toContain('loopback loop_passive /cOS/${kairos_passive_img}');
     expect(config).toContain('save_env -f ${kairos_env} kairos_tries');
   });
 });

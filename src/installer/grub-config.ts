@@ -73,8 +73,9 @@ function menuEntry(slot: BootSlot): string {
   return [
     `menuentry ${quote(title)} --id ${slot} {`,
     `  search --no-floppy --label --set=root ${label}`,
-    `  loopback loop0 ${image}`,
-    '  set root=(loop0)',
+    // One loop name per entry: a fallback after a failed entry must not collide with its loop.
+    `  loopback loop_${slot} ${image}`,
+    `  set root=(loop_${slot})`,
     `  linux /boot/vmlinuz root=LABEL=${label} kairos.slot=${slot} kairos.image=${image} \${kairos_fallback_cmdline} console=tty1`,
     '  initrd /boot/initrd',
     '}',
