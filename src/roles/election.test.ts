@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { evaluate, latestCommitted, majority, quorumOf, type ElectionInput } from './election.ts';
-import { proposalHash } from './hash.ts';
+import { evaluate, hasQuorum, latestCommitted, majority, type ElectionInput } from './election.ts';
+import { createHash } from 'node:crypto';
+import { canonicalJson, proposalHash } from './hash.ts';
 import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
 
 function input(overrides: Partial<ElectionInput> & { self: string }): ElectionInput {
@@ -298,7 +299,7 @@ class World {
     }
     const result = new Map<number, Map<string, Proposal>>();
     for (const [hash, entry] of voters) {
-      if (entry.authors.size < quorumOf(entry.proposal, entry.base)) continue;
+      if (!hasQuorum(entry.proposal, entry.base, entry.authors)) continue;
       const epoch = entry.proposal.epoch;
       if (!result.has(epoch)) result.set(epoch, new Map());
       result.get(epoch)!.set(hash, entry.proposal);
@@ -527,5 +528,24 @@ describe('latestCommitted', () => {
       ],
     ]);
     expect(latestCommitted(records)?.hash).toBe(base.hash);
+  });
+});
+
+describe('proposalHash', () => {
+  it('hashes the canonical JSON of the proposal, whatever the key order', () => {
+    const proposal: Proposal = {
+      epoch: 2,
+      baseHash: 'abc',
+      initMaster: 'a',
+      initMasterRetired: false,
+      masterTarget: 1,
+      minimumNodes: 3,
+      members: [{ peerId: 'a', name: 'n "a"', role: 'master' }],
+      committee: ['a'],
+    };
+    const reordered = Object.fromEntries(Object.entries(proposal).reverse()) as unknown as Proposal;
+    const expected = createHash('sha256').update(canonicalJson(proposal)).digest('hex');
+    expect(proposalHash(proposal)).toBe(expected);
+    expect(proposalHash(reordered)).toBe(expected);
   });
 });

@@ -11,8 +11,10 @@ import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
  * only with a majority of the committee fixed by the decision it replaces (every vote names that
  * base), so two majorities always share a voter; an epoch is abandoned only when its own votes
  * prove that no proposal can reach a majority any more. Epoch 1 has no earlier decision: its
- * quorum is a majority of the proposal's own members and at least a majority of `minimumNodes`,
- * which is exact when the nodes that bootstrap are `minimumNodes` (Consul's bootstrap_expect).
+ * quorum is a majority of the proposal's own members (at least a majority of `minimumNodes`)
+ * including the init master it names; a node only adopts another bootstrap proposal when it
+ * names the init master its own view gives. That is exact when the nodes that bootstrap are
+ * `minimumNodes` (Consul's bootstrap_expect); with more, see simulations/election.
  */
 
 export interface ElectionSettings {
@@ -111,7 +113,21 @@ function isElector(peerId: string, tally: Tally): boolean {
 
 function isCommitted(tally: Tally): boolean {
   if (tally.proposal.baseHash !== null && tally.base?.hash !== tally.proposal.baseHash) return false;
-  return tally.voters.size >= quorumOf(tally.proposal, tally.base);
+  return hasQuorum(tally.proposal, tally.base, tally.voters);
+}
+
+/**
+ * Whether these electors' votes commit the proposal. A bootstrap proposal also needs the vote of
+ * the init master it names: that node votes once, so no two bootstrap decisions naming the same
+ * init master can commit, even when the nodes' views (and so the member lists) differ.
+ */
+export function hasQuorum(
+  proposal: Proposal,
+  base: Decision | undefined,
+  voters: ReadonlySet<string>,
+): boolean {
+  if (proposal.baseHash === null && !voters.has(proposal.initMaster)) return false;
+  return voters.size >= quorumOf(proposal, base);
 }
 
 /** Higher epoch wins; equal epochs (which the rules above prevent) resolve by hash, everywhere alike. */
@@ -250,6 +266,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
       tally.proposal.epoch === 1 &&
       tally.proposal.baseHash === null &&
       tally.hash !== ownHash &&
+      tally.proposal.initMaster === plan.proposal.initMaster &&
       tally.proposal.members.some((member) => member.peerId === input.self)
     )
       candidates.push({ hash: tally.hash, proposal: tally.proposal, votes: tally.voters.size });

@@ -12,6 +12,7 @@ export type {
 export {
   evaluate,
   epochIsDead,
+  hasQuorum,
   initiationDelayMs,
   latestCommitted,
   majority,

@@ -168,16 +168,21 @@ export function pickCommittee(
   const memberIds = new Set(members.map((member) => member.peerId));
   const committee = previous.filter((peerId) => memberIds.has(peerId) && !lost(peerId));
   const chosen = new Set(committee);
-  const fill = members
-    .filter((member) => alive.has(member.peerId) && !chosen.has(member.peerId))
-    .sort(
-      (a, b) =>
-        Number(a.role !== 'master') - Number(b.role !== 'master') || compareByRank(a.peerId, b.peerId),
-    );
-  for (const member of fill) {
-    if (committee.length >= COMMITTEE_SIZE) break;
-    committee.push(member.peerId);
+  // The best few by (masters first, rank): a bounded insertion list, not a sort of every member.
+  const better = (a: Assignment, b: Assignment): boolean =>
+    a.role !== b.role ? a.role === 'master' : compareByRank(a.peerId, b.peerId) < 0;
+  const best: Assignment[] = [];
+  const wanted = COMMITTEE_SIZE - committee.length;
+  for (const member of members) {
+    if (wanted <= 0) break;
+    if (!alive.has(member.peerId) || chosen.has(member.peerId)) continue;
+    if (best.length === wanted && !better(member, best[best.length - 1]!)) continue;
+    let index = best.length;
+    while (index > 0 && better(member, best[index - 1]!)) index--;
+    best.splice(index, 0, member);
+    if (best.length > wanted) best.pop();
   }
+  for (const member of best) committee.push(member.peerId);
   return committee.sort();
 }
 

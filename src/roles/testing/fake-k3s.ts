@@ -7,7 +7,8 @@ import { join } from 'node:path';
  *   <root>/etc/rancher/k3s/k3s.yaml (server https://127.0.0.1:6443), then keeps running;
  * - `agent ...`: writes <root>/var/lib/rancher/k3s/agent/kubelet.kubeconfig, keeps running;
  * - `kubectl get --raw /readyz`: prints `ok` when $KUBECONFIG exists.
- * Every call is recorded as <root>/calls/<n>.json: argv and the K3S_* env it got.
+ * Every call is recorded as <root>/calls/<n>.json: argv and the K3S_* env it got; the pid of
+ * every server/agent it became is appended to <root>/pids (see killFakeK3s).
  * With `exitFirst`, the first `server`/`agent` run exits 1 (to test restarts).
  */
 export async function writeFakeK3s(
@@ -36,11 +37,13 @@ case "$1" in
     mkdir -p "$ROOT/var/lib/rancher/k3s/server" "$ROOT/etc/rancher/k3s"
     printf '%s\\n' '${token}' > "$ROOT/var/lib/rancher/k3s/server/node-token"
     printf 'apiVersion: v1\\nclusters:\\n- cluster:\\n    server: https://127.0.0.1:6443\\n  name: default\\n' > "$ROOT/etc/rancher/k3s/k3s.yaml"
+    echo $$ >> "$ROOT/pids"
     exec sleep 1000 ;;
   agent)
     ${options.exitFirst === true ? 'if [ ! -f "$ROOT/exited-once" ]; then touch "$ROOT/exited-once"; exit 1; fi' : ''}
     mkdir -p "$ROOT/var/lib/rancher/k3s/agent"
     printf 'apiVersion: v1\\n' > "$ROOT/var/lib/rancher/k3s/agent/kubelet.kubeconfig"
+    echo $$ >> "$ROOT/pids"
     exec sleep 1000 ;;
 esac
 `;
@@ -65,4 +68,22 @@ export async function fakeK3sCalls(root: string): Promise<FakeK3sCall[]> {
       .map(async (name) => JSON.parse(await readFile(join(root, 'calls', name), 'utf8')) as FakeK3sCall),
   );
   return calls.filter((call) => call.argv[0] !== 'kubectl');
+}
+
+/**
+ * Kills every server/agent the fake became. The daemon stops its own child, but one that was
+ * SIGKILLed leaves its k3s running (as a real k3s would be): tests clean up by pid.
+ */
+export async function killFakeK3s(root: string): Promise<void> {
+  const pids = await readFile(join(root, 'pids'), 'utf8').catch(() => '');
+  for (const pid of pids
+    .split('\n')
+    .map(Number)
+    .filter((value) => value > 0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
