@@ -5,6 +5,7 @@
  *   npx node bench/ledger-throughput/run.ts [--entries 100000] [--batch 1000] [--sequential 2000]
  * Prints one JSON object.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +111,14 @@ const catchUpSeconds = (performance.now() - started) / 1000;
 const catchUpCpu = cpuSince();
 const identical = JSON.stringify(b.versionVector()) === JSON.stringify(a.versionVector());
 
+// Idle anti-entropy: both hold the same entries, so a sync is one digest exchange. Measured on
+// the wire: TCP bytes both ways on A's sockets (ss), over IDLE_SYNCS syncs.
+const IDLE_SYNCS = 50;
+const portA = nodeA.getMultiaddrs()[0]!.toString().split('/')[4]!;
+const wireBefore = tcpBytes(portA);
+for (let index = 0; index < IDLE_SYNCS; index += 1) await b.syncWith(a.selfId);
+const idleBytesPerSync = Math.round((tcpBytes(portA) - wireBefore) / IDLE_SYNCS);
+
 started = performance.now();
 const report = await b.verify();
 const verifySeconds = (performance.now() - started) / 1000;
@@ -150,6 +159,7 @@ process.stdout.write(
         cpuSeconds: round(catchUpCpu),
         identical,
       },
+      idleSync: { syncs: IDLE_SYNCS, wireBytesPerSync: idleBytesPerSync },
       verifyAll: { entries: report.entries, invalid: report.invalid, seconds: round(verifySeconds) },
       memory: {
         rssStartMiB: mib(rssStart),
@@ -162,6 +172,14 @@ process.stdout.write(
     2,
   )}\n`,
 );
+
+/** TCP payload bytes sent + received on the sockets bound to `port` (from `ss -ti`). */
+function tcpBytes(port: string): number {
+  const text = execFileSync('ss', ['-tinH', `( sport = :${port} )`]).toString();
+  let total = 0;
+  for (const match of text.matchAll(/bytes_(?:sent|received):(\d+)/g)) total += Number(match[1]);
+  return total;
+}
 
 function round(value: number): number {
   return Math.round(value * 1000) / 1000;
