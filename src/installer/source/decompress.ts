@@ -30,7 +30,10 @@ export async function* autoDecompress(source: AsyncIterable<Buffer>): AsyncGener
     yield* all;
     return;
   }
-  const inflate = gzip ? createGunzip() : createZstdDecompress();
+  // Large output chunks: fewer, bigger file writes downstream.
+  const inflate = gzip
+    ? createGunzip({ chunkSize: 256 * 1024 })
+    : createZstdDecompress({ chunkSize: 256 * 1024 });
   const feeding = pipeline(Readable.from(all), inflate);
   feeding.catch(() => undefined);
   for await (const chunk of inflate) yield chunk as Buffer;
