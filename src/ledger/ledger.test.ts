@@ -214,4 +214,30 @@ describe('Ledger replication (in-memory transport)', () => {
     expect(b.ledger.list()).toEqual(a.ledger.list());
     expect(b.ledger.stats().entries).toBe(200);
   });
+
+  it('comes back with its state after the whole cluster is powered off and on', async () => {
+    const network = new MemoryNetwork();
+    const nodes = [await newLedger(network), await newLedger(network), await newLedger(network)];
+    for (const [index, node] of nodes.entries())
+      await node.ledger.putMany(
+        Array.from({ length: 30 }, (_, item) => ({
+          op: 'put' as const,
+          bucket: 'x',
+          key: `k${item}`,
+          value: index,
+        })),
+      );
+    await until(() => nodes.every((node) => node.ledger.stats().entries === 90));
+    const before = nodes[0]!.ledger.list();
+    for (const node of nodes) {
+      await node.ledger.stop();
+      ledgers.splice(ledgers.indexOf(node.ledger), 1);
+      network.leave(node.selfId);
+    }
+    const again: Awaited<ReturnType<typeof newLedger>>[] = [];
+    for (const node of nodes) again.push(await newLedger(network, { dir: node.dir, key: node.privateKey }));
+    for (const node of again) expect(node.ledger.list()).toEqual(before);
+    await again[1]!.ledger.put('x', 'k0', 'after restart');
+    await until(() => again.every((node) => node.ledger.get('x', 'k0')?.value === 'after restart'));
+  });
 });
