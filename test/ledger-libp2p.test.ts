@@ -18,7 +18,7 @@ import {
   LEDGER_SYNC_PROTOCOL,
   type Libp2pLedgerNode,
 } from '../src/ledger/index.ts';
-import { FeedWriter } from '../src/ledger/test-feeds.ts';
+import { FeedWriter } from '../src/ledger/feed-writer.ts';
 import { EntrySigner } from '../src/ledger/keys.ts';
 
 const TOPIC = 'kairos-mesh/test/ledger';

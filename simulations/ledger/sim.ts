@@ -24,7 +24,7 @@ import { EntrySigner, SignatureVerifier } from '../../src/ledger/keys.ts';
 import type { AuthorKeys } from '../../src/ledger/incoming.ts';
 import { Replica } from '../../src/ledger/replica.ts';
 import type { Candidate } from '../../src/ledger/feed-check.ts';
-import { FeedWriter } from '../../src/ledger/test-feeds.ts';
+import { FeedWriter } from '../../src/ledger/feed-writer.ts';
 
 export interface SimulationOptions {
   seed: number;

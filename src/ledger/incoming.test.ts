@@ -3,7 +3,7 @@ import { buildEntry } from './entry-builder.ts';
 import { canonicalJson } from './canonical.ts';
 import { SignatureVerifier } from './keys.ts';
 import { Replica } from './replica.ts';
-import { FeedWriter } from './test-feeds.ts';
+import { FeedWriter } from './feed-writer.ts';
 import type { Entry } from './entry.ts';
 
 let alice: FeedWriter;

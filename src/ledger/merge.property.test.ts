@@ -4,7 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { EntrySigner, SignatureVerifier } from './keys.ts';
 import { beats } from './merge.ts';
 import { Replica } from './replica.ts';
-import { FeedWriter } from './test-feeds.ts';
+import { FeedWriter } from './feed-writer.ts';
 import type { Candidate } from './feed-check.ts';
 
 let signers: EntrySigner[];
