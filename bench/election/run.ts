@@ -1,0 +1,89 @@
+/**
+ * Election: N daemons with minimum_nodes N start together. Measured from the moment every node
+ * sees all N alive (the N-th member alive everywhere) to the moment every node reports the same
+ * committed decision (polled every 20 ms through the control API). k3s is a fake that
+ * records its calls and sleeps (no k3s can run here). Prints one JSON document.
+ *
+ *   npx node bench/election/run.ts [--nodes 25] [--runs 3]
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { MeshStatus } from '../../src/mesh/index.ts';
+import type { RolesSnapshot } from '../../src/roles/index.ts';
+import { killFakeK3s, writeFakeK3s } from '../../src/roles/testing/fake-k3s.ts';
+import { startCluster, stopCluster, type BenchDaemon } from '../lib/cluster.ts';
+import { loadAverage, median } from '../lib/proc.ts';
+
+const { values } = parseArgs({
+  options: { nodes: { type: 'string', default: '25' }, runs: { type: 'string', default: '3' } },
+});
+const n = Number(values.nodes);
+const runs = Number(values.runs);
+
+async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  for (const started = performance.now(); ;) {
+    if (await check().catch(() => false)) return performance.now();
+    if (performance.now() - started > timeoutMs) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function oneRun(): Promise<{ allAliveToCommittedMs: number; lastStartedToCommittedMs: number }> {
+  const root = await mkdtemp(join(tmpdir(), 'km-bench-election-'));
+  const k3sRoot = join(root, 'k3s');
+  const bin = await writeFakeK3s(k3sRoot);
+  const config = join(root, 'config.yaml');
+  await writeFile(
+    config,
+    `p2p: { minimum_nodes: ${n} }\nkairos_mesh:\n  k3s: { service: exec, bin: ${bin}, root: ${k3sRoot} }\n`,
+  );
+  let daemons: BenchDaemon[] = [];
+  try {
+    // All N start together: "the N-th alive" is whenever the last one joins.
+    daemons = await startCluster(n, root, ['--config', config]);
+    const lastStarted = performance.now();
+    const allAlive = await pollUntil(
+      async () =>
+        (await Promise.all(daemons.map((d) => d.api.get<MeshStatus>('/status')))).every((s) => s.alive === n),
+      120_000,
+    );
+    const committed = await pollUntil(async () => {
+      const snapshots = await Promise.all(daemons.map((d) => d.api.get<RolesSnapshot>('/roles')));
+      const hash = snapshots[0]?.decision?.hash;
+      return hash !== undefined && snapshots.every((s) => s.decision?.hash === hash);
+    }, 120_000);
+    return {
+      allAliveToCommittedMs: Math.max(0, committed - allAlive),
+      lastStartedToCommittedMs: committed - lastStarted,
+    };
+  } finally {
+    await stopCluster(daemons);
+    await killFakeK3s(k3sRoot);
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+const results = [];
+for (let run = 0; run < runs; run += 1) results.push(await oneRun());
+const round = (value: number): number => Math.round(value);
+process.stdout.write(
+  `${JSON.stringify(
+    {
+      bench: 'election',
+      nodes: n,
+      runs,
+      allAliveToCommittedMsMedian: round(median(results.map((r) => r.allAliveToCommittedMs))),
+      lastStartedToCommittedMsMedian: round(median(results.map((r) => r.lastStartedToCommittedMs))),
+      samples: results.map((r) => ({
+        allAliveToCommittedMs: round(r.allAliveToCommittedMs),
+        lastStartedToCommittedMs: round(r.lastStartedToCommittedMs),
+      })),
+      cores: cpus().length,
+      loadAverageAtEnd: loadAverage(),
+    },
+    null,
+    2,
+  )}\n`,
+);
