@@ -22,7 +22,11 @@ afterEach(async () => {
 
 async function newLedger(
   network?: MemoryNetwork,
-  options: { dir?: string; key?: Awaited<ReturnType<typeof generateKeyPair>> } = {},
+  options: {
+    dir?: string;
+    key?: Awaited<ReturnType<typeof generateKeyPair>>;
+    maxEntriesPerSync?: number;
+  } = {},
 ) {
   const privateKey = options.key ?? (await generateKeyPair('Ed25519'));
   const selfId = peerIdFromPrivateKey(privateKey).toString();
@@ -36,6 +40,7 @@ async function newLedger(
     log: silentLogger(),
     syncIntervalMs: 0,
     compactIntervalMs: 0,
+    ...(options.maxEntriesPerSync === undefined ? {} : { maxEntriesPerSync: options.maxEntriesPerSync }),
   });
   await ledger.start();
   ledgers.push(ledger);
@@ -207,12 +212,27 @@ describe('Ledger replication (in-memory transport)', () => {
           value: round,
         })),
       );
-    await a.ledger.compact();
+    expect(await a.ledger.compact()).toBe(400);
+    const a2 = await newLedger(network, { maxEntriesPerSync: 30 });
+    await a2.ledger.putMany(
+      Array.from({ length: 100 }, (_, index) => ({
+        op: 'put' as const,
+        bucket: 'd',
+        key: `k${index}`,
+        value: 1,
+      })),
+    );
     const b = await newLedger(network);
+    b.ledger.requestSync(a2.selfId);
+    // a2 answers at most 30 entries per request: b keeps asking until it has all 100.
+    await until(() => b.ledger.versionVector()[a2.selfId]?.seq === 100);
+    expect(b.ledger.stats().syncsStarted).toBeGreaterThanOrEqual(4);
+    expect(a2.ledger.stats().entriesServed).toBeGreaterThanOrEqual(100);
     b.ledger.requestSync(a.selfId);
     await until(() => b.ledger.stats().ownSeq === 0 && b.ledger.versionVector()[a.selfId]?.seq === 600);
-    expect(b.ledger.list()).toEqual(a.ledger.list());
-    expect(b.ledger.stats().entries).toBe(200);
+    expect(b.ledger.list('c')).toEqual(a.ledger.list('c'));
+    expect(b.ledger.stats().entries).toBe(300);
+    expect(await b.ledger.verify()).toMatchObject({ invalid: 0, holes: 1 });
   });
 
   it('comes back with its state after the whole cluster is powered off and on', async () => {
