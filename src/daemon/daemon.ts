@@ -17,6 +17,7 @@ import { RolesService } from '../roles/index.ts';
 import { registerVpnRoutes } from './vpn-routes.ts';
 import { registerRolesRoutes } from './roles-routes.ts';
 import { meshRequests } from './mesh-requests.ts';
+import { BootHealth } from './boot-health.ts';
 
 /** Request/response protocol of the roles module (kubeconfig on demand). */
 const ROLES_PROTOCOL = '/kairos-mesh/roles/1.0.0';
@@ -93,6 +94,9 @@ export class Daemon {
       });
       await roles.start();
       this.stack.push(() => roles.stop());
+      const bootHealth = new BootHealth(mesh, roles, config.minimumNodes, this.log.child({ module: 'boot' }));
+      bootHealth.start();
+      this.stack.push(() => Promise.resolve(bootHealth.stop()));
 
       const api = new ApiServer(apiSocketPath(config.dataDir), this.log.child({ module: 'api' }));
       registerMeshRoutes(api, mesh);

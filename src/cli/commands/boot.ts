@@ -1,12 +1,6 @@
 import type { Command } from 'commander';
-import {
-  BOOT_SLOTS,
-  bootMarkGood,
-  bootSelect,
-  bootSimulate,
-  bootStatus,
-  type BootSlot,
-} from '../../installer/index.ts';
+import { BOOT_SLOTS, type BootSlot } from '../../installer/boot-rules.ts';
+import { loadInstaller } from '../lazy.ts';
 import { ExitCode, KairosError } from '../../shared/errors.ts';
 import { withJson, type JsonOptions } from '../common.ts';
 import { formatTable, printJson, printLine } from '../output.ts';
@@ -26,7 +20,7 @@ export function registerBoot(program: Command): void {
       .description('slots, versions and boot assessment state')
       .option('--device <dev>', DEVICE_HELP),
   ).action(async (flags: DeviceFlags) => {
-    const status = await bootStatus(flags.device);
+    const status = await (await loadInstaller()).bootStatus(flags.device);
     if (flags.json === true) return printJson(status);
     printLine(
       formatTable(
@@ -56,7 +50,7 @@ export function registerBoot(program: Command): void {
       .description('this boot is healthy: disarm boot assessment')
       .option('--device <dev>', DEVICE_HELP),
   ).action(async (flags: DeviceFlags) => {
-    const status = await bootMarkGood(flags.device);
+    const status = await (await loadInstaller()).bootMarkGood(flags.device);
     if (flags.json === true) return printJson(status);
     printLine(`marked good: next boot ${status.nextBoot}`);
   });
@@ -76,7 +70,7 @@ export function registerBoot(program: Command): void {
         },
       );
     }
-    const status = await bootSelect(entry as BootSlot, flags.device);
+    const status = await (await loadInstaller()).bootSelect(entry as BootSlot, flags.device);
     if (flags.json === true) return printJson(status);
     printLine(`next boot: ${status.nextBoot}`);
   });
@@ -87,7 +81,7 @@ export function registerBoot(program: Command): void {
       .description('apply one boot to the GRUB environment exactly as the GRUB script does (testing)')
       .option('--device <dev>', DEVICE_HELP),
   ).action(async (flags: DeviceFlags) => {
-    const result = await bootSimulate(flags.device);
+    const result = await (await loadInstaller()).bootSimulate(flags.device);
     if (flags.json === true) return printJson(result);
     printLine(`booted ${result.slot}`);
   });

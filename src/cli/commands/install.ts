@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.ts';
-import { confirmer, createProgress, credentialsFromEnv, install } from '../../installer/index.ts';
+import { loadInstaller } from '../lazy.ts';
 import { collect, withJson, type JsonOptions } from '../common.ts';
 import { printJson, printLine } from '../output.ts';
 
@@ -25,7 +25,8 @@ export function withSourceFlags(command: Command): Command {
     .option('--work-dir <dir>', 'scratch space for the unpacked image (default: the temp dir)');
 }
 
-export function sourceOptions(flags: SourceFlags) {
+export async function sourceOptions(flags: SourceFlags) {
+  const { createProgress, credentialsFromEnv } = await loadInstaller();
   const credentials = credentialsFromEnv();
   return {
     source: flags.source,
@@ -54,8 +55,9 @@ export function registerInstall(program: Command): void {
       .option('--yes', 'do not ask before erasing the disk'),
   ).action(async (flags: InstallFlags) => {
     if (flags.config !== undefined) await loadConfig({ configFile: flags.config });
+    const { install, confirmer } = await loadInstaller();
     const result = await install({
-      ...sourceOptions(flags),
+      ...(await sourceOptions(flags)),
       device: flags.device,
       ...(flags.config === undefined ? {} : { configFile: flags.config }),
       confirm: confirmer(flags.yes),

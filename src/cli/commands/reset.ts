@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { confirmer, createProgress, reset } from '../../installer/index.ts';
+import { loadInstaller } from '../lazy.ts';
 import { withJson, type JsonOptions } from '../common.ts';
 import { printJson, printLine } from '../output.ts';
 
@@ -20,6 +20,7 @@ export function registerReset(program: Command): void {
       .option('--work-dir <dir>', 'scratch space for the unpacked recovery image')
       .option('--yes', 'do not ask before erasing'),
   ).action(async (flags: ResetFlags) => {
+    const { reset, createProgress, confirmer } = await loadInstaller();
     const result = await reset({
       progress: createProgress(),
       confirm: confirmer(flags.yes),

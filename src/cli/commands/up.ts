@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
 import { loadConfig, type LoadOptions } from '../../config/index.ts';
-import { Daemon } from '../../daemon/index.ts';
 import { createLogger, LOG_LEVELS } from '../../shared/logger.ts';
 import { ROLE_MODES } from '../../config/index.ts';
 import { printLine } from '../output.ts';
+import { loadDaemon } from '../lazy.ts';
 import { collect, parseIntegerOption } from '../common.ts';
 
 interface UpOptions extends Omit<LoadOptions, 'mdns' | 'vpn' | 'configFile'> {
@@ -74,6 +74,7 @@ export function registerUp(program: Command): void {
       });
       const log = createLogger(config.logLevel);
       for (const warning of warnings) log.warn(warning);
+      const { Daemon } = await loadDaemon();
       const daemon = new Daemon(config, log);
       const { mesh, token } = await daemon.start();
       const status = mesh.status();

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { upgrade } from '../../installer/index.ts';
 import { parseIntegerOption, withJson, type JsonOptions } from '../common.ts';
 import { printJson, printLine } from '../output.ts';
 import { sourceOptions, withSourceFlags, type SourceFlags } from './install.ts';
+import { loadInstaller } from '../lazy.ts';
 
 interface UpgradeFlags extends SourceFlags, JsonOptions {
   device?: string;
@@ -27,8 +27,9 @@ export function registerUpgrade(program: Command): void {
         parseIntegerOption('--tries', 1, 9),
       ),
   ).action(async (flags: UpgradeFlags) => {
+    const { upgrade } = await loadInstaller();
     const result = await upgrade({
-      ...sourceOptions(flags),
+      ...(await sourceOptions(flags)),
       ...(flags.device === undefined ? {} : { device: flags.device }),
       ...(flags.recovery === true ? { recovery: true } : {}),
       ...(flags.tries === undefined ? {} : { tries: flags.tries }),
