@@ -9,7 +9,8 @@ import { silentLogger } from '../shared/logger.ts';
 import { KairosError } from '../shared/errors.ts';
 import { Ledger } from './ledger.ts';
 import { MemoryNetwork } from './memory-transport.ts';
-import { offlineTransport } from './transport.ts';
+import { LEDGER_SYNC_PROTOCOL, offlineTransport } from './transport.ts';
+import { lpStream } from '@libp2p/utils';
 import type { StateChange } from './merge.ts';
 
 const dirs: string[] = [];
@@ -259,5 +260,55 @@ describe('Ledger replication (in-memory transport)', () => {
     for (const node of again) expect(node.ledger.list()).toEqual(before);
     await again[1]!.ledger.put('x', 'k0', 'after restart');
     await until(() => again.every((node) => node.ledger.get('x', 'k0')?.value === 'after restart'));
+  });
+
+  it('survives a hostile sync client (garbage, lies, absurd ranges) and keeps serving', async () => {
+    const network = new MemoryNetwork();
+    network.gossip = false;
+    const a = await newLedger(network);
+    await a.ledger.putMany(
+      Array.from({ length: 50 }, (_, index) => ({
+        op: 'put' as const,
+        bucket: 'h',
+        key: `k${index}`,
+        value: index,
+      })),
+    );
+    const hostile = network.join('12D3KooWRUaTXjfhPyY8de2GxfApnvqL7mmXVChjQd5wnvpGDThc');
+    const signal = AbortSignal.timeout(5_000);
+    const attempts: Uint8Array[][] = [
+      [Buffer.from('not json')],
+      [Buffer.from('[1,2,3]')],
+      [Buffer.from('{"t":"want"}')],
+      [
+        Buffer.from('{"t":"hello","digest":"x"}'),
+        Buffer.from(
+          JSON.stringify({
+            t: 'want',
+            vector: {},
+            ranges: Array.from({ length: 5_000 }, (_, index) => ({
+              author: `nobody${index}`,
+              from: 1,
+              to: 1e12,
+            })),
+          }),
+        ),
+        Buffer.from('{"t":"credit","n":1000000}'),
+      ],
+      [Buffer.from('{"t":"hello","digest":"x"}'), Buffer.from('{"t":"want","ranges":"lots","vector":{}}')],
+    ];
+    for (const frames of attempts) {
+      const stream = await hostile.dialProtocol(a.selfId, LEDGER_SYNC_PROTOCOL, signal);
+      const lp = lpStream(stream);
+      for (const frame of frames) await lp.write(frame, { signal });
+      // The server answers (vector, end) or aborts; either way the stream ends.
+      await (async () => {
+        for (;;) await lp.read({ signal });
+      })().catch(() => undefined);
+    }
+    const b = await newLedger(network);
+    b.ledger.requestSync(a.selfId);
+    await until(() => b.ledger.stats().entries === 50);
+    expect(b.ledger.list()).toEqual(a.ledger.list());
   });
 });

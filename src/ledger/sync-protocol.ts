@@ -105,15 +105,18 @@ export async function serveSync(
     frame = [];
     frameBytes = 0;
   };
+  const mine = side.vector();
   outer: for (const range of ranges) {
+    // Only feeds this node holds, up to its head: a request cannot make it scan for nothing.
+    const to = Math.min(range.to, mine[range.author]?.seq ?? 0);
     let from = range.from;
-    while (from <= range.to) {
+    while (from <= to) {
       const remaining = side.maxEntries - sent;
       if (remaining <= 0) {
         more = true;
         break outer;
       }
-      const page = await side.readRange(range.author, from, range.to, Math.min(PAGE, remaining));
+      const page = await side.readRange(range.author, from, to, Math.min(PAGE, remaining));
       if (page.length === 0) break;
       for (const stored of page) {
         if (frameBytes + stored.encoded.length > FRAME_BYTES && frame.length > 0) await flush();
