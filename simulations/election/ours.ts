@@ -7,7 +7,7 @@ import {
   type VoteRecord,
 } from '../../src/roles/index.ts';
 import { EventQueue } from './heap.ts';
-import type { Scenario } from './scenario.ts';
+import { hashRandom, type Scenario } from './scenario.ts';
 
 export interface RunResult {
   /** An epoch-1 decision committed before the horizon. */
@@ -134,41 +134,72 @@ export function runOurs(scenario: Scenario): RunResult {
     queue.push(at + 1, author);
   };
 
-  const step = (i: number, time: number): void => {
-    evaluations++;
+  /**
+   * The input one node would build. A node that knows a decision and sits on neither its
+   * committee nor (so) any electorate only reads the committed decision from the votes: its
+   * presence view and the other nodes' first records cannot change what `evaluate` returns for
+   * it, so they are left out to keep 10,000-node runs fast (`full` builds everything).
+   */
+  const inputOf = (i: number, time: number, full: boolean) => {
     const alive: Array<{ peerId: string; name: string }> = [];
-    for (let j = 0; j < n; j++)
-      if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
     const records = new Map<string, VoteRecord>();
-    for (let j = 0; j < n; j++)
-      if (helloAt[j]! <= time && scenario.arrival(j, i, helloAt[j]!, HELLO) <= time)
-        records.set(ids[j]!, helloRecord[j]!);
+    if (full) {
+      for (let j = 0; j < n; j++)
+        if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
+      for (let j = 0; j < n; j++)
+        if (helloAt[j]! <= time && scenario.arrival(j, i, helloAt[j]!, HELLO) <= time)
+          records.set(ids[j]!, helloRecord[j]!);
+    } else {
+      alive.push({ peerId: ids[i]!, name: ids[i]! });
+      if (helloAt[i]! <= time) records.set(ids[i]!, helloRecord[i]!);
+    }
     for (let id = 0; id < votes.length; id++) {
       const vote = votes[id]!;
       if (vote.at <= time && scenario.arrival(vote.author, i, vote.at, id) <= time)
         records.set(ids[vote.author]!, vote.record);
     }
-    if (alive.length < params.minimumNodes) quorumSince[i] = undefined;
-    else quorumSince[i] ??= time;
-    const since = quorumSince[i];
-    const settled = since !== undefined && time - since >= params.settleMs;
-    if (!settled && since !== undefined) queue.push(since + params.settleMs, i);
-    const outcome = evaluate({
-      self: ids[i]!,
-      selfName: ids[i]!,
-      selfMode: 'auto',
-      settings: {
-        minimumNodes: params.minimumNodes,
-        masterTarget: params.masters,
-        masterGraceMs: params.masterGraceMs,
-      },
-      records,
-      overrides: new Map(),
-      alive,
-      unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
-      settled,
-      known: known[i],
-    });
+    return { alive, records };
+  };
+
+  const step = (i: number, time: number): void => {
+    evaluations++;
+    const elector = (decision: Decision | undefined): boolean =>
+      decision === undefined || decision.proposal.committee.includes(ids[i]!);
+    let full = elector(known[i]);
+    let outcome: ReturnType<typeof evaluate>;
+    let records: Map<string, VoteRecord>;
+    for (;;) {
+      const input = inputOf(i, time, full);
+      records = input.records;
+      if (full) {
+        if (input.alive.length < params.minimumNodes) quorumSince[i] = undefined;
+        else quorumSince[i] ??= time;
+      }
+      const since = quorumSince[i];
+      const settled = since !== undefined && time - since >= params.settleMs;
+      if (full && !settled && since !== undefined) queue.push(since + params.settleMs, i);
+      outcome = evaluate({
+        self: ids[i]!,
+        selfName: ids[i]!,
+        selfMode: 'auto',
+        // Seniority comes from each node's own clock: skewed by up to ±clockSkewMs.
+        since: scenario.boot[i]! + (hashRandom(scenario.seed, i, 1, 3) * 2 - 1) * params.clockSkewMs,
+        settings: {
+          minimumNodes: params.minimumNodes,
+          masterTarget: params.masters,
+          masterGraceMs: params.masterGraceMs,
+        },
+        records,
+        overrides: new Map(),
+        alive: input.alive,
+        unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
+        settled,
+        known: known[i],
+      });
+      // The decision it just learnt makes it an elector: evaluate again with everything.
+      if (full || !elector(outcome.committed)) break;
+      full = true;
+    }
     known[i] = outcome.committed;
     const decided = outcome.committed?.proposal;
     if (

@@ -21,6 +21,8 @@ export interface SimParams {
   partitionMaxMs: number;
   /** Chance each node crashes (for good) at a random time after it boots. */
   crashRate: number;
+  /** Each node's clock is off by up to this much (it dates the node's first record). */
+  clockSkewMs: number;
   /** Presence TTL: a node unheard for this long is no longer alive. */
   ttlMs: number;
   tickMs: number;
@@ -44,6 +46,7 @@ export const DEFAULT_PARAMS: SimParams = {
   partitionMinMs: 500,
   partitionMaxMs: 8_000,
   crashRate: 0.02,
+  clockSkewMs: 1_000,
   ttlMs: 4_000,
   tickMs: 1_000,
   settleMs: 500,

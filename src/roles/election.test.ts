@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { evaluate, hasQuorum, latestCommitted, majority, type ElectionInput } from './election.ts';
 import { createHash } from 'node:crypto';
 import { canonicalJson, proposalHash } from './hash.ts';
+import { bootstrapProposal } from './planner.ts';
 import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
 
 function input(overrides: Partial<ElectionInput> & { self: string }): ElectionInput {
@@ -71,13 +72,23 @@ describe('bootstrap', () => {
   it('respects static roles and leaves out role none', () => {
     const modes: Record<string, RoleMode> = { a: 'worker', b: 'none', c: 'master', d: 'auto', e: 'auto' };
     const records = new Map(Object.entries(modes).map(([peerId, mode]) => [peerId, hello(peerId, mode)]));
-    const outcome = evaluate(
-      input({
-        self: 'd',
-        records,
-        settings: { minimumNodes: 4, masterTarget: 2, masterGraceMs: 1000 },
-        alive: Object.keys(modes).map((peerId) => ({ peerId, name: peerId })),
-      }),
+    // Only the init master of the view proposes; the others wait for its vote.
+    const outcomes = ['a', 'c', 'd', 'e'].map((self) =>
+      evaluate(
+        input({
+          self,
+          selfMode: modes[self]!,
+          records,
+          settings: { minimumNodes: 4, masterTarget: 2, masterGraceMs: 1000 },
+          alive: Object.keys(modes).map((peerId) => ({ peerId, name: peerId })),
+        }),
+      ),
+    );
+    const proposers = outcomes.filter((outcome) => outcome.write !== undefined);
+    expect(proposers).toHaveLength(1);
+    const outcome = proposers[0]!;
+    expect(outcomes.find((other) => other.write === undefined)?.status.message).toMatch(
+      /waiting for the init master/,
     );
     const proposal = outcome.write!.proposal!;
     const roles = Object.fromEntries(proposal.members.map((member) => [member.peerId, member.role]));
@@ -120,17 +131,17 @@ describe('bootstrap', () => {
           const shuffled = [...entries].sort(
             (a, b) => ((a[0].charCodeAt(0) * shuffleSeed) % 97) - ((b[0].charCodeAt(0) * shuffleSeed) % 97),
           );
-          const proposalFrom = (list: [string, VoteRecord][], self: string): Proposal | undefined => {
-            const outcome = evaluate(
-              input({
-                self,
-                selfMode: list.find(([peerId]) => peerId === self)![1].mode,
-                settings: { minimumNodes: 3, masterTarget, masterGraceMs: 1000 },
-                records: new Map(list),
-                alive: list.map(([peerId]) => ({ peerId, name: peerId })),
-              }),
+          const proposalFrom = (list: [string, VoteRecord][], _self: string): Proposal | undefined => {
+            const plan = bootstrapProposal(
+              list.map(([peerId, record]) => ({
+                peerId,
+                name: peerId,
+                mode: record.mode,
+                since: record.since,
+              })),
+              { minimumNodes: 3, masterTarget },
             );
-            return outcome.write?.proposal;
+            return plan.ok ? plan.proposal : undefined;
           };
           const selfA = peers[0]!;
           const selfB = peers[peers.length - 1]!;

@@ -12,8 +12,9 @@ import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
  * base), so two majorities always share a voter; an epoch is abandoned only when its own votes
  * prove that no proposal can reach a majority any more. Epoch 1 has no earlier decision: its
  * quorum is a majority of the proposal's own members (at least a majority of `minimumNodes`)
- * including the init master it names; a node only adopts another bootstrap proposal when it
- * names the init master its own view gives. That is exact when the nodes that bootstrap are
+ * including the init master it names. The init master (the most senior master candidate in
+ * a view) proposes, and the others vote for its proposal only when their own view names the
+ * same init master. That is exact when the nodes that bootstrap are
  * `minimumNodes` (Consul's bootstrap_expect); with more, see simulations/election.
  */
 
@@ -29,6 +30,8 @@ export interface ElectionInput {
   selfName: string;
   /** This node's configured mode (published in its record). */
   selfMode: RoleMode;
+  /** When this node first published (ms); kept from its record once written. */
+  since?: number;
   settings: ElectionSettings;
   /** Validated `votes/*` records by author, this node's own included when it has one. */
   records: ReadonlyMap<string, VoteRecord>;
@@ -166,7 +169,11 @@ function viewOf(input: ElectionInput): { alive: Candidate[]; modes: Map<string, 
   const alive: Candidate[] = [];
   for (const node of input.alive) {
     const mode = modes.get(node.peerId);
-    if (mode !== undefined) alive.push({ peerId: node.peerId, name: node.name, mode });
+    const since =
+      node.peerId === input.self
+        ? (input.records.get(input.self)?.since ?? input.since)
+        : input.records.get(node.peerId)?.since;
+    if (mode !== undefined) alive.push({ peerId: node.peerId, name: node.name, mode, since });
   }
   return { alive, modes };
 }
@@ -178,10 +185,12 @@ function record(
   const previous = input.records.get(input.self);
   const epoch = vote?.proposal.epoch ?? previous?.epoch ?? 0;
   const kept = vote ?? (previous !== undefined && previous.epoch > 0 ? previous : undefined);
+  const since = previous?.since ?? input.since;
   return {
     v: 1,
     name: input.selfName,
     mode: input.selfMode,
+    ...(since === undefined ? {} : { since }),
     epoch,
     ...(kept?.hash === undefined ? {} : { hash: kept.hash }),
     ...(kept?.proposal === undefined ? {} : { proposal: kept.proposal }),
@@ -257,20 +266,31 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
             : waiting,
       },
     };
-  const ownHash = proposalHash(plan.proposal);
-  const candidates = [
-    { hash: ownHash, proposal: plan.proposal, votes: votes.get(ownHash)?.voters.size ?? 0 },
-  ];
-  for (const tally of votes.values())
+  // The init master of this view proposes; every other node votes for exactly that proposal
+  // (the init master's own vote), so the nodes that boot together converge on one proposal.
+  const init = plan.proposal.initMaster;
+  let chosen: { hash: string; proposal: Proposal; votes: number };
+  if (init === input.self) {
+    const hash = proposalHash(plan.proposal);
+    chosen = { hash, proposal: plan.proposal, votes: votes.get(hash)?.voters.size ?? 0 };
+  } else {
+    const lead = input.records.get(init);
+    const tally = lead?.hash === undefined ? undefined : votes.get(lead.hash);
+    const initName = view.alive.find((node) => node.peerId === init)?.name ?? init;
     if (
-      tally.proposal.epoch === 1 &&
-      tally.proposal.baseHash === null &&
-      tally.hash !== ownHash &&
-      tally.proposal.initMaster === plan.proposal.initMaster &&
-      tally.proposal.members.some((member) => member.peerId === input.self)
+      tally === undefined ||
+      tally.proposal.baseHash !== null ||
+      tally.proposal.initMaster !== init ||
+      !tally.proposal.members.some((member) => member.peerId === input.self)
     )
-      candidates.push({ hash: tally.hash, proposal: tally.proposal, votes: tally.voters.size });
-  const chosen = best(candidates)!;
+      return {
+        status: {
+          phase: 'voting',
+          message: `${eligible.length} nodes alive; waiting for the init master ${initName} to propose`,
+        },
+      };
+    chosen = { hash: tally.hash, proposal: tally.proposal, votes: tally.voters.size };
+  }
   const quorum = quorumOf(chosen.proposal, undefined);
   return {
     write: record(input, { proposal: chosen.proposal, hash: chosen.hash }),

@@ -9,6 +9,15 @@ export interface Candidate {
   peerId: string;
   name: string;
   mode: RoleMode;
+  /** First-published time from its record (seniority); unknown sorts last. */
+  since?: number | undefined;
+}
+
+/** Seniority first (earliest `since`), then rank: the bootstrap order of master candidates. */
+function bySeniority(a: Candidate, b: Candidate): number {
+  const difference = (a.since ?? Infinity) - (b.since ?? Infinity);
+  if (difference !== 0 && !Number.isNaN(difference)) return difference;
+  return compareByRank(a.peerId, b.peerId);
 }
 
 export interface PlanView {
@@ -26,16 +35,14 @@ export type BootstrapPlan =
   | { ok: false; reason: 'too-few-nodes' | 'no-master-candidate'; eligible: number };
 
 /**
- * The epoch-1 proposal from one node's view: static masters are masters, then `auto` nodes in
- * rank order until the target is met; the lowest-ranked master runs `--cluster-init`.
+ * The epoch-1 proposal from one node's view: static masters are masters, then `auto` nodes by
+ * seniority until the target is met; the most senior master runs `--cluster-init`.
  */
 export function bootstrapProposal(
   alive: readonly Candidate[],
   settings: { minimumNodes: number; masterTarget: number },
 ): BootstrapPlan {
-  const eligible = alive
-    .filter((node) => node.mode !== 'none')
-    .sort((a, b) => compareByRank(a.peerId, b.peerId));
+  const eligible = alive.filter((node) => node.mode !== 'none').sort(bySeniority);
   if (eligible.length < settings.minimumNodes)
     return { ok: false, reason: 'too-few-nodes', eligible: eligible.length };
   const masters = new Set(eligible.filter((node) => node.mode === 'master').map((node) => node.peerId));

@@ -261,6 +261,7 @@ export class RolesService {
       self: self.peerId,
       selfName: self.name,
       selfMode: this.mode,
+      since: this.startedAt,
       settings: {
         minimumNodes: config.minimumNodes,
         masterTarget: config.masters,
