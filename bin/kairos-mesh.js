@@ -11,6 +11,7 @@ setFlagsFromString('--max-semi-space-size=1');
 
 const root = join(import.meta.dirname, '..');
 
+/** @param {string} dir @returns {number} newest modification time of any file below dir */
 function newestMtime(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
