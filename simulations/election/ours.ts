@@ -91,6 +91,21 @@ export function runOurs(scenario: Scenario): RunResult {
     return time - scenario.boot[self]!;
   };
 
+  const aliveFor = (self: number, other: number, time: number): number => {
+    const heard = scenario.boot[other]! + scenario.delay(other, self, -2);
+    const p = scenario.partition;
+    // Across a healed cut, presence returns when the partition ends.
+    const since =
+      p !== undefined &&
+      scenario.side[self] !== scenario.side[other] &&
+      heard < p.end &&
+      time >= p.end &&
+      heard >= p.start
+        ? p.end
+        : heard;
+    return time - since;
+  };
+
   const record = (author: number, vote: VoteRecord, at: number): void => {
     const id = votes.length;
     votes.push({ author, record: vote, at });
@@ -193,6 +208,8 @@ export function runOurs(scenario: Scenario): RunResult {
         overrides: new Map(),
         alive: input.alive,
         unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
+        aliveForMs: (peerId) => aliveFor(i, indexOf.get(peerId)!, time),
+        recordGraceMs: params.antiEntropyMs,
         settled,
         known: known[i],
       });

@@ -4,6 +4,7 @@
  *
  *   npx node simulations/election/run.ts [--runs N] [--nodes N] [--seed S] [--model ours|kairos|both]
  *     [--minimum-nodes M] [--masters K] [--boot-spread MS] [--partition-rate P] [--crash-rate P] [--loss P]
+ *     [--partition-start after-quorum|boot]
  */
 import { parseArgs } from 'node:util';
 import { runKairos, type KairosResult } from './kairos.ts';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     masters: { type: 'string' },
     'boot-spread': { type: 'string' },
     'partition-rate': { type: 'string' },
+    'partition-start': { type: 'string' },
     'crash-rate': { type: 'string' },
     loss: { type: 'string' },
   },
@@ -34,6 +36,7 @@ const params: SimParams = {
   masters: number(values.masters, DEFAULT_PARAMS.masters),
   bootSpreadMs: number(values['boot-spread'], DEFAULT_PARAMS.bootSpreadMs),
   partitionRate: number(values['partition-rate'], DEFAULT_PARAMS.partitionRate),
+  partitionStart: values['partition-start'] === 'boot' ? 'boot' : DEFAULT_PARAMS.partitionStart,
   crashRate: number(values['crash-rate'], DEFAULT_PARAMS.crashRate),
   loss: number(values.loss, DEFAULT_PARAMS.loss),
 };

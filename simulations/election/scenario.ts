@@ -18,6 +18,12 @@ export interface SimParams {
   /** Chance a run has a partition during bootstrap, cutting off `partitionShare` of the nodes. */
   partitionRate: number;
   partitionMinMs: number;
+  /**
+   * `boot`: the cut may come from the first boot on (it can separate the very first nodes before
+   * anything of theirs spread: two networks booting apart, which no election can join);
+   * `after-quorum`: it comes once the first minimumNodes nodes have been up for the settle time.
+   */
+  partitionStart: 'boot' | 'after-quorum';
   partitionMaxMs: number;
   /** Chance each node crashes (for good) at a random time after it boots. */
   crashRate: number;
@@ -44,6 +50,7 @@ export const DEFAULT_PARAMS: SimParams = {
   antiEntropyMs: 2_000,
   partitionRate: 0.3,
   partitionMinMs: 500,
+  partitionStart: 'after-quorum',
   partitionMaxMs: 8_000,
   crashRate: 0.02,
   clockSkewMs: 1_000,
@@ -103,7 +110,10 @@ export class Scenario {
     this.quorumBootAt = sorted[Math.min(params.minimumNodes, n) - 1] ?? 0;
     if (random() < params.partitionRate) {
       // During bootstrap: it starts before the first decision can have spread.
-      const start = random() * (this.quorumBootAt + 2_000);
+      const start =
+        params.partitionStart === 'boot'
+          ? random() * (this.quorumBootAt + 2_000)
+          : this.quorumBootAt + params.settleMs + random() * 2_000;
       const length = params.partitionMinMs + random() * (params.partitionMaxMs - params.partitionMinMs);
       this.partition = { start, end: start + length };
       const share = 0.1 + random() * 0.4;
@@ -143,13 +153,11 @@ export class Scenario {
     if (this.boot[other]! + this.delay(other, self, -2) > time) return false;
     if (this.crash[other]! + this.params.ttlMs <= time) return false;
     const p = this.partition;
-    if (
-      p !== undefined &&
-      this.side[self] !== this.side[other] &&
-      time >= p.start + this.params.ttlMs &&
-      time < p.end
-    )
-      return false;
+    if (p !== undefined && this.side[self] !== this.side[other] && time >= p.start && time < p.end) {
+      // Heard before the cut: alive until the TTL runs out; first heard during it: not at all.
+      const heardAt = this.boot[other]! + this.delay(other, self, -2);
+      if (heardAt >= p.start || time >= p.start + this.params.ttlMs) return false;
+    }
     return true;
   }
 

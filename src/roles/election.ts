@@ -41,6 +41,13 @@ export interface ElectionInput {
   alive: ReadonlyArray<{ peerId: string; name: string }>;
   /** How long a node that is not alive has been unseen (ms). */
   unseenForMs: (peerId: string) => number;
+  /**
+   * How long an alive node has been alive in this view (ms). The bootstrap vote waits while a
+   * node alive for `recordGraceMs` or more has no record in the ledger view: that is a node cut
+   * off from part of the mesh. Without it every such node counts.
+   */
+  aliveForMs?: (peerId: string) => number;
+  recordGraceMs?: number;
   /** Enough nodes have been alive for the settle time (only gates the epoch-1 vote). */
   settled: boolean;
   /** The highest decision this node already saw committed (monotonic across calls). */
@@ -248,6 +255,19 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   }
   if (eligible.length < minimumNodes) return { status: { phase: 'waiting-for-nodes', message: waiting } };
   if (own === undefined) return { status: { phase: 'settling', message: 'publishing this node first' } };
+  // Every node presence shows must be in the ledger view too: a node cut off from part of the
+  // mesh sees that part alive (for a presence TTL) but without records, and waits.
+  const grace = input.recordGraceMs ?? 2000;
+  const unsynced = input.alive.filter(
+    (node) => !view.modes.has(node.peerId) && (input.aliveForMs?.(node.peerId) ?? Infinity) >= grace,
+  ).length;
+  if (unsynced > 0)
+    return {
+      status: {
+        phase: 'settling',
+        message: `${eligible.length} nodes alive; ${unsynced} more alive but not yet in the ledger`,
+      },
+    };
   if (!input.settled)
     return {
       status: {
@@ -266,30 +286,48 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
             : waiting,
       },
     };
-  // The init master of this view proposes; every other node votes for exactly that proposal
-  // (the init master's own vote), so the nodes that boot together converge on one proposal.
-  const init = plan.proposal.initMaster;
-  let chosen: { hash: string; proposal: Proposal; votes: number };
-  if (init === input.self) {
-    const hash = proposalHash(plan.proposal);
-    chosen = { hash, proposal: plan.proposal, votes: votes.get(hash)?.voters.size ?? 0 };
-  } else {
-    const lead = input.records.get(init);
-    const tally = lead?.hash === undefined ? undefined : votes.get(lead.hash);
-    const initName = view.alive.find((node) => node.peerId === init)?.name ?? init;
+  // A bootstrap proposal already voted for, and not provably dead, may commit: a node in it
+  // votes for it (the most senior init master first), a node outside it waits for it.
+  let chosen: { hash: string; proposal: Proposal; votes: number } | undefined;
+  let pending: Tally | undefined;
+  const seniority = (peerId: string): number => input.records.get(peerId)?.since ?? Infinity;
+  for (const tally of votes.values()) {
+    if (tally.proposal.baseHash !== null || bootstrapIsDead(input.records, tally)) continue;
+    pending ??= tally;
+    if (!tally.proposal.members.some((member) => member.peerId === input.self)) continue;
+    const candidate = { hash: tally.hash, proposal: tally.proposal, votes: tally.voters.size };
     if (
-      tally === undefined ||
-      tally.proposal.baseHash !== null ||
-      tally.proposal.initMaster !== init ||
-      !tally.proposal.members.some((member) => member.peerId === input.self)
+      chosen === undefined ||
+      seniority(candidate.proposal.initMaster) < seniority(chosen.proposal.initMaster) ||
+      (candidate.proposal.initMaster === chosen.proposal.initMaster &&
+        (candidate.votes > chosen.votes ||
+          (candidate.votes === chosen.votes && candidate.hash < chosen.hash)))
     )
-      return {
-        status: {
-          phase: 'voting',
-          message: `${eligible.length} nodes alive; waiting for the init master ${initName} to propose`,
-        },
-      };
-    chosen = { hash: tally.hash, proposal: tally.proposal, votes: tally.voters.size };
+      chosen = candidate;
+  }
+  if (chosen === undefined && pending !== undefined) {
+    const initName = pending.proposal.members.find((m) => m.peerId === pending.proposal.initMaster)?.name;
+    return {
+      status: {
+        phase: 'voting',
+        message: `${eligible.length} nodes alive; waiting for the bootstrap proposal of ${initName ?? pending.proposal.initMaster}`,
+      },
+    };
+  }
+  // Otherwise the init master of this view proposes and the others wait for its vote.
+  const init = plan.proposal.initMaster;
+  if (chosen === undefined && init === input.self) {
+    const hash = proposalHash(plan.proposal);
+    chosen = { hash, proposal: plan.proposal, votes: 0 };
+  }
+  if (chosen === undefined) {
+    const initName = view.alive.find((node) => node.peerId === init)?.name ?? init;
+    return {
+      status: {
+        phase: 'voting',
+        message: `${eligible.length} nodes alive; waiting for the init master ${initName} to propose`,
+      },
+    };
   }
   const quorum = quorumOf(chosen.proposal, undefined);
   return {
@@ -303,6 +341,21 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
       quorum,
     },
   };
+}
+
+/**
+ * True when a bootstrap proposal can never commit: its init master voted for something else, or
+ * its members who have not voted could not bring it to its quorum.
+ */
+export function bootstrapIsDead(records: ReadonlyMap<string, VoteRecord>, tally: Tally): boolean {
+  const init = records.get(tally.proposal.initMaster);
+  if (init !== undefined && init.epoch >= 1 && init.hash !== tally.hash) return true;
+  let undecided = 0;
+  for (const member of tally.proposal.members) {
+    const record = records.get(member.peerId);
+    if (record === undefined || record.epoch < 1) undecided++;
+  }
+  return tally.voters.size + undecided < quorumOf(tally.proposal, undefined);
 }
 
 /** True when epoch `epoch` on `base` can never commit: its own votes prove it, or a voter moved on. */

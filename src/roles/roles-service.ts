@@ -119,6 +119,7 @@ export class RolesService {
   private known: Decision | undefined;
   private status: ElectionStatus = { phase: 'waiting-for-nodes', message: 'starting' };
   private readonly lastSeen = new Map<string, number>();
+  private readonly aliveSince = new Map<string, number>();
   private startedAt = 0;
   private quorumSince: number | undefined;
   private initiation: { hash: string; since: number } | undefined;
@@ -252,6 +253,9 @@ export class RolesService {
     const { self, config, kv } = this.options;
     const alive = this.options.membership.alive();
     for (const member of alive) this.lastSeen.set(member.peerId, now);
+    const aliveIds = new Set(alive.map((member) => member.peerId));
+    for (const peerId of this.aliveSince.keys()) if (!aliveIds.has(peerId)) this.aliveSince.delete(peerId);
+    for (const peerId of aliveIds) if (!this.aliveSince.has(peerId)) this.aliveSince.set(peerId, now);
     if (alive.length < config.minimumNodes) this.quorumSince = undefined;
     else this.quorumSince ??= now;
     const settleMs = this.options.settleMs ?? 500;
@@ -271,6 +275,7 @@ export class RolesService {
       overrides: this.overrides(),
       alive,
       unseenForMs: (peerId) => this.unseenForMs(peerId),
+      aliveForMs: (peerId) => now - (this.aliveSince.get(peerId) ?? now),
       settled,
       known: this.known,
     });
