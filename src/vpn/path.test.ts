@@ -108,24 +108,31 @@ describe('path choice', () => {
         currentEndpoint: RELAY,
         latestHandshakeMs: 6_000,
       }), // probe
-      base({ now: 70_000, candidates: c, relayEndpoint: RELAY, currentEndpoint: 'x:1' }), // failed -> relay
+      base({ now: 66_999, candidates: c, relayEndpoint: RELAY, currentEndpoint: 'x:1' }), // probing
+      base({ now: 67_000, candidates: c, relayEndpoint: RELAY, currentEndpoint: 'x:1' }), // failed
       base({
-        now: 71_000,
+        now: 68_000,
         candidates: c,
         relayEndpoint: RELAY,
         currentEndpoint: RELAY,
-        latestHandshakeMs: 71_000,
+        latestHandshakeMs: 68_000,
       }),
     ]);
     expect(steps[2]?.state.kind).toBe('relay');
+    // A probe waits only probeTimeoutMs (2 s): the relayed traffic pauses at most that long.
     expect(steps[3]).toMatchObject({
       endpoint: 'x:1',
       reset: true,
       wantRelay: true,
-      state: { kind: 'trying', probeIntervalMs: 120_000 },
+      state: { kind: 'trying', probeIntervalMs: 120_000, timeoutMs: 2_000 },
     });
-    expect(steps[4]).toMatchObject({ endpoint: RELAY, state: { kind: 'relay', probeAt: 190_000 } });
-    expect(steps[5]?.state.kind).toBe('relay');
+    expect(steps[4]?.state.kind).toBe('trying');
+    expect(steps[5]).toMatchObject({
+      endpoint: RELAY,
+      reset: true,
+      state: { kind: 'relay', probeAt: 187_000 },
+    });
+    expect(steps[6]?.state.kind).toBe('relay');
 
     const ok = drive([
       base({ now: 0, candidates: c }),

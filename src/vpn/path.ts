@@ -12,12 +12,17 @@
  * the other path, the state follows what WireGuard already did instead of fighting it.
  */
 export type PathState =
-  | { kind: 'trying'; index: number; since: number; probeIntervalMs: number }
+  | { kind: 'trying'; index: number; since: number; timeoutMs: number; probeIntervalMs: number }
   | { kind: 'direct'; since: number }
   | { kind: 'relay'; since: number; probeAt: number; probeIntervalMs: number; applied: boolean };
 
 export interface PathSettings {
   directTimeoutMs: number;
+  /**
+   * Per candidate when probing from the relay: both sides know each other by then, so a
+   * working path answers within a round trip. Traffic to the peer stops for at most this long.
+   */
+  probeTimeoutMs: number;
   staleMs: number;
   probeIntervalMs: number;
   maxProbeIntervalMs: number;
@@ -31,6 +36,7 @@ export const DEFAULT_PATH_SETTINGS: PathSettings = {
   // WireGuard retries a handshake after 5 s (+ up to 1/3 s jitter). Waiting for that retry
   // covers a peer that had not yet read our record when the first initiation arrived.
   directTimeoutMs: 6_500,
+  probeTimeoutMs: 2_000,
   // WireGuard rekeys every 2 minutes while traffic flows and keepalives keep it flowing.
   staleMs: 180_000,
   probeIntervalMs: 60_000,
@@ -79,8 +85,12 @@ export function stepPath(
       wantRelay: true,
     };
   };
-  const tryDirect = (index: number, probeIntervalMs: number): PathStep => ({
-    state: { kind: 'trying', index, since: now, probeIntervalMs },
+  const tryDirect = (
+    index: number,
+    probeIntervalMs: number,
+    timeoutMs = settings.directTimeoutMs,
+  ): PathStep => ({
+    state: { kind: 'trying', index, since: now, timeoutMs, probeIntervalMs },
     endpoint: seen.candidates[index],
     applyEndpoint: true,
     reset: previous !== undefined,
@@ -105,9 +115,9 @@ export function stepPath(
       // every attempt re-adds the peer, so an older session cannot show up here).
       if (seen.latestHandshakeMs > 0 && seen.latestHandshakeMs >= previous.since - 1000)
         return adoptDirect(now);
-      if (now - previous.since < settings.directTimeoutMs) return stay(previous, settings.relayAvailable);
+      if (now - previous.since < previous.timeoutMs) return stay(previous, settings.relayAvailable);
       if (previous.index + 1 < seen.candidates.length)
-        return tryDirect(previous.index + 1, previous.probeIntervalMs);
+        return tryDirect(previous.index + 1, previous.probeIntervalMs, previous.timeoutMs);
       if (!settings.relayAvailable) return tryDirect(0, previous.probeIntervalMs);
       return goRelay(previous.probeIntervalMs);
     }
@@ -121,7 +131,11 @@ export function stepPath(
       // Authenticated packets from the peer arrived over UDP: WireGuard moved there already.
       if (seen.currentEndpoint !== undefined && !onRelay) return adoptDirect(now);
       if (now >= previous.probeAt && seen.candidates.length > 0)
-        return tryDirect(0, Math.min(previous.probeIntervalMs * 2, settings.maxProbeIntervalMs));
+        return tryDirect(
+          0,
+          Math.min(previous.probeIntervalMs * 2, settings.maxProbeIntervalMs),
+          settings.probeTimeoutMs,
+        );
       return stay(previous, true);
     }
   }
