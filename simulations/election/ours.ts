@@ -209,7 +209,7 @@ export function runOurs(scenario: Scenario): RunResult {
         alive: input.alive,
         unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
         aliveForMs: (peerId) => aliveFor(i, indexOf.get(peerId)!, time),
-        recordGraceMs: params.antiEntropyMs,
+        recordGraceMs: params.recordGraceMs,
         settled,
         known: known[i],
       });

@@ -4,7 +4,7 @@
  *
  *   npx node simulations/election/run.ts [--runs N] [--nodes N] [--seed S] [--model ours|kairos|both]
  *     [--minimum-nodes M] [--masters K] [--boot-spread MS] [--partition-rate P] [--crash-rate P] [--loss P]
- *     [--partition-start after-quorum|boot]
+ *     [--partition-start after-quorum|boot] [--partition-max MS] [--record-grace MS]
  */
 import { parseArgs } from 'node:util';
 import { runKairos, type KairosResult } from './kairos.ts';
@@ -22,8 +22,10 @@ const { values } = parseArgs({
     'boot-spread': { type: 'string' },
     'partition-rate': { type: 'string' },
     'partition-start': { type: 'string' },
+    'partition-max': { type: 'string' },
     'crash-rate': { type: 'string' },
     loss: { type: 'string' },
+    'record-grace': { type: 'string' },
   },
 });
 
@@ -37,8 +39,10 @@ const params: SimParams = {
   bootSpreadMs: number(values['boot-spread'], DEFAULT_PARAMS.bootSpreadMs),
   partitionRate: number(values['partition-rate'], DEFAULT_PARAMS.partitionRate),
   partitionStart: values['partition-start'] === 'boot' ? 'boot' : DEFAULT_PARAMS.partitionStart,
+  partitionMaxMs: number(values['partition-max'], DEFAULT_PARAMS.partitionMaxMs),
   crashRate: number(values['crash-rate'], DEFAULT_PARAMS.crashRate),
   loss: number(values.loss, DEFAULT_PARAMS.loss),
+  recordGraceMs: number(values['record-grace'], DEFAULT_PARAMS.recordGraceMs),
 };
 const runs = number(values.runs, 100);
 const seed = number(values.seed, 1);

@@ -29,6 +29,8 @@ export interface SimParams {
   crashRate: number;
   /** Each node's clock is off by up to this much (it dates the node's first record). */
   clockSkewMs: number;
+  /** The bootstrap vote waits while a node alive this long has no record in the ledger view. */
+  recordGraceMs: number;
   /** Presence TTL: a node unheard for this long is no longer alive. */
   ttlMs: number;
   tickMs: number;
@@ -54,6 +56,7 @@ export const DEFAULT_PARAMS: SimParams = {
   partitionMaxMs: 8_000,
   crashRate: 0.02,
   clockSkewMs: 1_000,
+  recordGraceMs: 300,
   ttlMs: 4_000,
   tickMs: 1_000,
   settleMs: 500,
