@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/shared/exec.ts';
@@ -237,12 +237,16 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Pids of wireguard-go processes serving `iface` (from /proc, matched exactly on argv). */
+/** Pids of wireguard-go processes serving `iface` (from /proc/<pid>/cmdline, matched exactly). */
 export async function wireguardGoPids(iface: string): Promise<number[]> {
-  const { stdout } = await run('ps', ['-eo', 'pid=,args=']);
-  return stdout
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter((fields) => fields[1]?.endsWith('wireguard-go') === true && fields[2] === iface)
-    .map((fields) => Number(fields[0]));
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').then(
+      (text) => text.split('\0'),
+      () => [],
+    );
+    if (argv[0]?.endsWith('wireguard-go') === true && argv[1] === iface) pids.push(Number(entry));
+  }
+  return pids;
 }
