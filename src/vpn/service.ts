@@ -29,6 +29,7 @@ export interface VpnServiceOptions {
   membership: VpnMembership;
   /** Streams for the relay path; without it peers are direct-only. */
   relay?: RelayTransport | undefined;
+  /** The module's logger (the daemon passes a child with `module: 'vpn'`). */
   log: Logger;
   /** Shown to operators in peers' status. */
   name?: string | undefined;
@@ -102,7 +103,7 @@ export class VpnService {
 
   constructor(options: VpnServiceOptions) {
     this.options = options;
-    this.log = options.log.child({ module: 'vpn' });
+    this.log = options.log;
     this.network = parseCidr(options.settings.cidr);
     this.iface = new WgInterface(options.settings.iface, options.settings.backend, this.log);
     this.now = options.now ?? Date.now;

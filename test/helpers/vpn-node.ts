@@ -50,7 +50,10 @@ export interface NodeSpec {
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as NodeSpec;
-const log = pino({ level: process.env['VPN_NODE_LOG'] ?? 'warn' }, pino.destination(2));
+const log = pino(
+  { level: process.env['VPN_NODE_LOG'] ?? 'warn', base: { module: 'vpn' } },
+  pino.destination(2),
+);
 
 let writes = 0;
 async function atomicWrite(file: string, text: string): Promise<void> {
