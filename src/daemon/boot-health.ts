@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Mesh } from '../mesh/index.ts';
 import type { RolesService } from '../roles/index.ts';
@@ -5,10 +6,16 @@ import { describeError, isKairosError } from '../shared/errors.ts';
 
 const CHECK_INTERVAL_MS = 10_000;
 
+/** True when the running kernel was booted by our GRUB config (it passes `kairos.slot=`). */
+export function bootedFromKairosSlot(cmdline: string): boolean {
+  return /(^|\s)kairos\.slot=\S+/.test(cmdline);
+}
+
 /**
  * Boot assessment's "good": once this node has joined the mesh and its role is applied (k3s
  * ready, or no k3s role), it marks the running image good, disarming the fallback that an
- * upgrade armed. On a host without the Kairos disk layout it stops quietly.
+ * upgrade armed. Only on a host booted from a Kairos slot: elsewhere a COS_STATE label found on
+ * some attached disk image is not ours to touch.
  */
 export class BootHealth {
   private timer: NodeJS.Timeout | undefined;
@@ -25,7 +32,9 @@ export class BootHealth {
     this.log = log;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    const cmdline = await readFile('/proc/cmdline', 'utf8').catch(() => '');
+    if (!bootedFromKairosSlot(cmdline)) return;
     this.timer = setInterval(() => void this.check(), CHECK_INTERVAL_MS);
     this.timer.unref();
   }

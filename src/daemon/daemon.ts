@@ -95,7 +95,7 @@ export class Daemon {
       await roles.start();
       this.stack.push(() => roles.stop());
       const bootHealth = new BootHealth(mesh, roles, config.minimumNodes, this.log.child({ module: 'boot' }));
-      bootHealth.start();
+      await bootHealth.start();
       this.stack.push(() => Promise.resolve(bootHealth.stop()));
 
       const api = new ApiServer(apiSocketPath(config.dataDir), this.log.child({ module: 'api' }));
