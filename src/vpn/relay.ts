@@ -84,6 +84,11 @@ export class RelayBridges {
     return this.bridges.get(peerId)?.endpoint;
   }
 
+  /** Open streams to the peer (1 once both sides agreed on one). */
+  streamCount(peerId: string): number {
+    return this.bridges.get(peerId)?.streams.length ?? 0;
+  }
+
   countersOf(peerId: string): RelayCounters | undefined {
     return this.bridges.get(peerId)?.counters;
   }
@@ -231,12 +236,13 @@ export class RelayBridges {
   private attach(bridge: Bridge, stream: RelayStream, dialer: string): void {
     const entry: BridgeStream = { stream, dialer, blocked: false };
     bridge.streams.push(entry);
-    this.scheduleFlush(bridge);
+    this.pump(bridge, entry);
     // Both sides send on the stream opened by the smaller peer id; once that one exists the
-    // other is redundant and its opener closes it.
-    const own = bridge.streams.find((other) => other.dialer === this.selfId);
-    if (dialer !== this.selfId && dialer < this.selfId && own !== undefined) void this.drop(bridge, own);
-    void this.pump(bridge, entry);
+    // other is redundant and its opener (the larger id) closes it, whichever came first.
+    if (this.selfId > bridge.peerId && bridge.streams.some((other) => other.dialer === bridge.peerId))
+      for (const own of bridge.streams.filter((other) => other.dialer === this.selfId))
+        void this.drop(bridge, own);
+    this.scheduleFlush(bridge);
   }
 
   /** Frames from the stream go to local WireGuard as they arrive; the stream's end detaches it. */
