@@ -129,8 +129,8 @@ async function pair(limit = 1 << 20) {
   cleanups.push(
     () => a.stop(),
     () => b.stop(),
-    () => wgA.close(),
-    () => wgB.close(),
+    () => void wgA.close(),
+    () => void wgB.close(),
   );
   return { a, b, wgA, wgB, dials: t.dials };
 }
@@ -160,7 +160,7 @@ describe('relay bridges', () => {
   it('ignores datagrams that do not come from the local WireGuard port', async () => {
     const { a, wgB } = await pair();
     const stranger = await udp();
-    cleanups.push(() => stranger.close());
+    cleanups.push(() => void stranger.close());
     const [host, port] = (await a.ensure('B')).split(':');
     stranger.send(Buffer.from('spoof'), Number(port), host);
     await sleep(100);
