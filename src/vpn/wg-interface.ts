@@ -1,9 +1,21 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { VpnBackend } from '../config/config.ts';
 import { ExitCode, KairosError } from '../shared/errors.ts';
-import { run } from '../shared/exec.ts';
+import { run as runUnbounded, type ExecOptions, type ExecResult } from '../shared/exec.ts';
+import { sleep } from '../shared/sleep.ts';
 import { parseWgDump, type WgDump } from './wg-dump.ts';
 
+/** A hung `wg` or `ip` (e.g. a wedged wireguard-go) must not freeze the reconcile loop. */
+const COMMAND_TIMEOUT_MS = 10_000;
+
+function run(file: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  return runUnbounded(file, args, { signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS), ...options });
+}
+
+/** Where wireguard-go keeps one control socket per interface (shared by all namespaces). */
+const WIREGUARD_GO_SOCKETS = '/var/run/wireguard';
 const COORDINATION_ONLY = '`--no-vpn` runs coordination only';
 
 /**
@@ -109,9 +121,14 @@ export class WgInterface {
     for (const args of commands) await run('wg', args);
   }
 
-  /** Deletes the link; wireguard-go notices and exits, removing its control socket. */
+  /**
+   * Deletes the link; wireguard-go notices and exits, removing its control socket. Waits (up
+   * to 3 s) for that socket to go, so a stopped daemon leaves no wireguard-go behind.
+   */
   async remove(): Promise<void> {
     await run('ip', ['link', 'del', 'dev', this.name], { allowFailure: true });
+    const socket = join(WIREGUARD_GO_SOCKETS, `${this.name}.sock`);
+    for (let waited = 0; waited < 3_000 && existsSync(socket); waited += 50) await sleep(50);
   }
 }
 

@@ -218,6 +218,7 @@ export async function stopNode(node: VpnNode): Promise<void> {
   node.process.kill('SIGTERM');
   const timeout = sleep(15_000).then(() => 'timeout');
   if ((await Promise.race([node.exited.then(() => 'exited'), timeout])) === 'timeout') {
+    console.warn(`${node.spec.name} did not stop within 15 s; killing it. Its log:\n${node.stderr}`);
     node.process.kill('SIGKILL');
     await node.exited;
   }
