@@ -139,7 +139,7 @@ describe.skipIf(!isRoot)('overlay with real daemons on a LAN', () => {
 
   it('a restarted node keeps its key and overlay address', async () => {
     const before = await vpnStatus(daemons[1]!);
-    expect(await stopDaemon(daemons[1]!)).toBe(0);
+    expect(await stopDaemon(daemons[1]!), daemons[1]!.stderr.slice(-3000)).toBe(0);
     expect(await nsTry(spaces[1]!, ['ip', 'link', 'show', `${PREFIX}wg2`])).not.toBe(0);
     daemons[1] = await start(2);
     const after = await waitFor('m2 back with an address', 30_000, async () => {
@@ -153,7 +153,7 @@ describe.skipIf(!isRoot)('overlay with real daemons on a LAN', () => {
 
   it('a node gone for good leaves its peers after the grace period', async () => {
     const gone = await vpnStatus(daemons[3]!);
-    expect(await stopDaemon(daemons[3]!)).toBe(0);
+    expect(await stopDaemon(daemons[3]!), daemons[3]!.stderr.slice(-3000)).toBe(0);
     await waitFor('m1 to drop m4', 60_000, async () => {
       const status = await vpnStatus(daemons[0]!);
       return status.peers.some((peer) => peer.publicKey === gone.publicKey) ? undefined : true;
@@ -163,7 +163,8 @@ describe.skipIf(!isRoot)('overlay with real daemons on a LAN', () => {
   }, 90_000);
 
   it('stop leaves no interface and no wireguard-go behind', async () => {
-    for (const daemon of daemons.slice(0, 3)) expect(await stopDaemon(daemon)).toBe(0);
+    for (const daemon of daemons.slice(0, 3))
+      expect(await stopDaemon(daemon), daemon.stderr.slice(-3000)).toBe(0);
     for (let i = 1; i <= 4; i++) {
       expect(await nsTry(spaces[i - 1]!, ['ip', 'link', 'show', `${PREFIX}wg${i}`])).not.toBe(0);
       expect(await wireguardGoPids(`${PREFIX}wg${i}`)).toEqual([]);
