@@ -56,7 +56,7 @@ export const DEFAULT_PARAMS: SimParams = {
   partitionMaxMs: 8_000,
   crashRate: 0.02,
   clockSkewMs: 1_000,
-  recordGraceMs: 300,
+  recordGraceMs: 2_500,
   ttlMs: 4_000,
   tickMs: 1_000,
   settleMs: 500,
