@@ -172,11 +172,7 @@ describe.skipIf(!isRoot)('overlay with real daemons on a LAN', () => {
   }, 60_000);
 });
 
-// Needs the mesh to dial members behind NAT through a circuit relay (their /p2p-circuit
-// addresses must reach the other members). Until then: KAIROS_MESH_VPN_NAT_TEST=1 to run it.
-const NAT_READY = process.env['KAIROS_MESH_VPN_NAT_TEST'] === '1';
-
-describe.skipIf(!isRoot || !NAT_READY)('overlay with real daemons across NAT', () => {
+describe.skipIf(!isRoot)('overlay with real daemons across NAT', () => {
   const PREFIX = 'kmsn';
   const topology = new Topology(PREFIX);
   const daemons: Record<string, DaemonHandle> = {};

@@ -61,6 +61,7 @@ export class Daemon {
         relayServer: config.relayServer,
         heartbeatMs: config.presence.heartbeatMs,
         ttlMs: config.presence.ttlMs,
+        hiddenCidrs: config.vpn.enabled ? [config.vpn.cidr] : [],
         log: this.log.child({ module: 'mesh' }),
       });
       this.stack.push(() => mesh.stop());

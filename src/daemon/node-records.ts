@@ -52,10 +52,8 @@ export class NodeRecords {
 
   /** Writes our record when our name or addresses changed (not on every start). */
   async publish(): Promise<void> {
-    const record: NodeRecord = {
-      name: this.name,
-      addresses: this.mesh.addresses().filter((address) => !address.includes('/p2p-circuit')),
-    };
+    // Circuit addresses stay: for a member behind NAT they are the only way in.
+    const record: NodeRecord = { name: this.name, addresses: this.mesh.addresses() };
     const text = JSON.stringify(record);
     const current = this.ledger.get('nodes', this.mesh.peerId);
     if (text === this.published || (current !== undefined && JSON.stringify(current.value) === text)) {

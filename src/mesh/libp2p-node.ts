@@ -11,6 +11,8 @@ import { tcp } from '@libp2p/tcp';
 import type { LevelDatastore } from 'datastore-level';
 import { createLibp2p } from 'libp2p';
 import type { DhtMode } from '../config/config.ts';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { BlockList } from 'node:net';
 
 export interface Libp2pNodeOptions {
   privateKey: PrivateKey;
@@ -22,6 +24,21 @@ export interface Libp2pNodeOptions {
   /** Token-derived prefix: a private DHT and the mDNS service tag are per network. */
   networkPrefix: string;
   mdnsTag: string;
+  /** IPv4 ranges never announced to peers (the overlay: the mesh must not depend on it). */
+  hiddenCidrs: string[];
+}
+
+function announceFilterFor(hiddenCidrs: string[]): (addresses: Multiaddr[]) => Multiaddr[] {
+  const hidden = new BlockList();
+  for (const cidr of hiddenCidrs) {
+    const [network, prefix] = cidr.split('/');
+    if (network !== undefined && prefix !== undefined) hidden.addSubnet(network, Number(prefix), 'ipv4');
+  }
+  return (addresses) =>
+    addresses.filter((address) => {
+      const ip4 = address.getComponents().find((component) => component.name === 'ip4')?.value;
+      return ip4 === undefined || !hidden.check(ip4, 'ipv4');
+    });
 }
 
 /** Ways to reach us and to find others; the admission layer decides who is a member. */
@@ -56,7 +73,10 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
   return createLibp2p({
     privateKey: options.privateKey,
     datastore: options.datastore,
-    addresses: { listen: [...options.listen, '/p2p-circuit'] },
+    addresses: {
+      listen: [...options.listen, '/p2p-circuit'],
+      announceFilter: announceFilterFor(options.hiddenCidrs),
+    },
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     // Presence keepalives already exercise every member connection; yamux pings would double them.

@@ -28,6 +28,8 @@ export interface MeshOptions {
   relayServer: boolean;
   heartbeatMs: number;
   ttlMs: number;
+  /** IPv4 ranges never announced (the overlay CIDR). */
+  hiddenCidrs?: string[];
   log: Logger;
   now?: () => number;
 }
@@ -114,6 +116,7 @@ export class Mesh {
       relayServer: options.relayServer,
       networkPrefix: options.keys.topicPrefix,
       mdnsTag: `_km-${options.keys.fingerprint}._udp.local`,
+      hiddenCidrs: options.hiddenCidrs ?? [],
     });
     return new Mesh(libp2p, datastore, options);
   }
@@ -292,6 +295,7 @@ export class Mesh {
 
   private readonly onSelfUpdate = (): void => {
     this.table.setSelfAddresses(this.addresses());
+    this.presence.announceSelf();
   };
 
   /** A peer found by mDNS or rendezvous: dial it once; admission decides if it is one of us. */

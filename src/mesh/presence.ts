@@ -172,18 +172,41 @@ export class Presence {
       this.table.learn(from, frame.name, frame.addrs);
       for (const member of frame.members) this.learnIndirect(member);
       this.announce(from, { id: from, name: frame.name, addrs: frame.addrs });
+    } else if (frame.member.id === from) {
+      // The member speaks of itself (its addresses changed): first-hand, so it wins, and the
+      // others hear it too, as they heard its hello.
+      this.table.learn(from, frame.member.name, frame.member.addrs);
+      this.announce(from, frame.member);
     } else {
       this.learnIndirect(frame.member);
     }
     this.emitIfChanged(true);
   }
 
+  /**
+   * Our own addresses changed (a new relay reservation behind NAT, a new interface): tell
+   * every member, since a hello went out only once.
+   */
+  announceSelf(): void {
+    const frame = encodeFrame({
+      t: 'member',
+      member: { id: this.libp2p.peerId.toString(), name: this.options.selfName, addrs: this.selfAddresses() },
+    });
+    for (const [peerId, session] of this.sessions) this.send(peerId, session, frame);
+  }
+
   private learnIndirect(member: PresenceMember): void {
     if (member.id === this.libp2p.peerId.toString()) return;
-    // What a member says about a third peer never overrides what that peer said itself.
+    // What a member says about a third peer never replaces what that peer said itself; new
+    // addresses (a relay reservation made later) are added.
     const known = this.table.get(member.id);
-    if (known !== undefined && known.addresses.length > 0) return;
-    this.table.learn(member.id, member.name, member.addrs);
+    const addresses =
+      known === undefined ? member.addrs : [...new Set([...known.addresses, ...member.addrs])];
+    this.table.learn(
+      member.id,
+      known?.name === undefined || known.name === '' ? member.name : undefined,
+      addresses,
+    );
   }
 
   /** Tells every other member about a peer that just said hello to us. */
