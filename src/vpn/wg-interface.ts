@@ -36,8 +36,9 @@ export class WgInterface {
   }
 
   /** Root and the tools, with one line saying what is missing. */
-  async preflight(): Promise<void> {
-    if (process.getuid !== undefined && process.getuid() !== 0) {
+  /** `uid` is the effective user (tests pass another one). */
+  async preflight(uid: number | undefined = process.getuid?.()): Promise<void> {
+    if (uid !== undefined && uid !== 0) {
       throw new KairosError(
         'VPN_NEEDS_ROOT',
         `the VPN needs root (CAP_NET_ADMIN) to create ${this.name}: run as root, or ${COORDINATION_ONLY}`,
