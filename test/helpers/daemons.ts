@@ -44,7 +44,8 @@ export interface DaemonHandle {
   process: ChildProcess;
   stdout: string;
   stderr: string;
-  exited: Promise<number | null>;
+  /** The exit code, or the name of the signal that ended the process. */
+  exited: Promise<number | string | null>;
 }
 
 export interface StartOptions {
@@ -81,7 +82,7 @@ export async function startDaemon(options: StartOptions): Promise<DaemonHandle> 
     process: child,
     stdout: '',
     stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal))),
   };
   child.stdout?.on('data', (chunk: Buffer) => (handle.stdout += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (handle.stderr += chunk.toString()));
@@ -115,8 +116,8 @@ export function firstAddress(daemon: DaemonHandle): string {
 export async function stopDaemon(
   daemon: DaemonHandle,
   signal: NodeJS.Signals = 'SIGTERM',
-): Promise<number | null> {
-  if (daemon.process.exitCode !== null || daemon.process.signalCode !== null) return daemon.process.exitCode;
+): Promise<number | string | null> {
+  if (daemon.process.exitCode !== null || daemon.process.signalCode !== null) return daemon.exited;
   daemon.process.kill(signal);
   return daemon.exited;
 }
