@@ -19,9 +19,10 @@ import { loadAverage, median, sampleProcess, type ProcSample } from '../lib/proc
 import { PortCounters } from '../lib/port-counters.ts';
 
 const execFileAsync = promisify(execFile);
-const MESH_PORT_BASE = 46_000;
-const SERF_PORT_BASE = 47_000;
-const SERF_RPC_PORT_BASE = 48_000;
+// Below Linux's ephemeral range (32768-60999), so no outgoing connection holds one of them.
+const MESH_PORT_BASE = 21_000;
+const SERF_PORT_BASE = 22_000;
+const SERF_RPC_PORT_BASE = 23_000;
 const counters = PortCounters.available()
   ? new PortCounters('kmbench_membership', {
       mesh: [MESH_PORT_BASE, MESH_PORT_BASE + 999],
@@ -80,7 +81,7 @@ async function startSerfCluster(n: number): Promise<Member[]> {
       `-rpc-addr=${rpc}`,
       '-log-level=err',
       '-profile=lan',
-      ...(i === 0 ? [] : [`-join=127.0.0.1:${SERF_PORT_BASE}`]),
+      ...(i === 0 ? [] : [`-retry-join=127.0.0.1:${SERF_PORT_BASE}`, '-retry-interval=1s']),
     ];
     const child = spawn('serf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const alive = async (): Promise<string[]> => {
