@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/cli/api-client.ts';
+import { spawnDaemon, stopChild } from '../../src/cli/spawn-daemon.ts';
 import type { MeshStatus } from '../../src/mesh/index.ts';
 import { encodeToken, newToken } from '../../src/token/index.ts';
-
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kairos-mesh.js');
 
 export interface BenchDaemon {
   name: string;
@@ -24,37 +23,12 @@ export async function startCluster(
   const start = (i: number, extra: string[]): { daemon: BenchDaemon; address: Promise<string> } => {
     const dataDir = join(root, `d${i}`);
     const listen = `/ip4/127.0.0.1/tcp/${portBase === 0 ? 0 : portBase + i}`;
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'up',
-        '--data-dir',
-        dataDir,
-        '--name',
-        `d${i}`,
-        '--listen',
-        listen,
-        '--no-mdns',
-        '--no-vpn',
-        '--dht',
-        'off',
-        '--log-level',
-        'error',
-        ...extraArgs,
-        ...extra,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KAIROS_MESH_TOKEN: token } },
+    const args = ['--data-dir', dataDir, '--name', `d${i}`, '--listen', listen, '--no-mdns', '--no-vpn'];
+    const { child, address } = spawnDaemon(
+      `d${i}`,
+      [...args, '--dht', 'off', '--log-level', 'error', ...extraArgs, ...extra],
+      token,
     );
-    const address = new Promise<string>((resolve, reject) => {
-      let output = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const line = output.split('\n').find((text) => text.startsWith('  /'));
-        if (line !== undefined) resolve(line.trim());
-      });
-      child.once('exit', (code) => reject(new Error(`d${i} exited ${code}`)));
-    });
     return { daemon: { name: `d${i}`, dataDir, process: child, api: new ApiClient(dataDir) }, address };
   };
   const first = start(0, []);
@@ -78,12 +52,5 @@ export async function waitAllAlive(daemons: BenchDaemon[], timeoutMs = 120_000):
 
 /** SIGTERM every process and wait for all to exit. */
 export async function stopCluster(daemons: Array<{ process: ChildProcess }>): Promise<void> {
-  await Promise.all(
-    daemons.map(async (d) => {
-      if (d.process.exitCode !== null || d.process.signalCode !== null) return;
-      const exited = new Promise((resolve) => d.process.once('exit', resolve));
-      d.process.kill('SIGTERM');
-      await exited;
-    }),
-  );
+  await Promise.all(daemons.map((d) => stopChild(d.process)));
 }

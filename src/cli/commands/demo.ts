@@ -1,18 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { encodeToken, newToken } from '../../token/index.ts';
-import { ExitCode, KairosError } from '../../shared/errors.ts';
 import { sleep } from '../../shared/sleep.ts';
 import type { MemberView } from '../../mesh/index.ts';
 import { ApiClient } from '../api-client.ts';
 import { formatTable } from '../output.ts';
 import { parseIntegerOption } from '../common.ts';
-
-const BIN = fileURLToPath(new URL('../../../bin/kairos-mesh.js', import.meta.url));
+import { spawnDaemon, stopChild } from '../spawn-daemon.ts';
 
 interface DemoNode {
   name: string;
@@ -44,7 +41,7 @@ export function registerDemo(program: Command): void {
         await watch(nodes, stop.signal);
       } finally {
         process.stdout.write('\nstopping the demo daemons...\n');
-        await Promise.all(nodes.map(stopNode));
+        await Promise.all(nodes.map((node) => stopChild(node.child)));
         await rm(root, { recursive: true, force: true });
       }
     });
@@ -52,52 +49,28 @@ export function registerDemo(program: Command): void {
 
 function startNode(name: string, root: string, token: string, extra: string[]): DemoNode {
   const dataDir = join(root, name);
-  const args = [
-    BIN,
-    'up',
-    '--data-dir',
-    dataDir,
-    '--name',
+  const { child, address } = spawnDaemon(
     name,
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--no-mdns',
-    '--no-vpn',
-    '--dht',
-    'off',
-    '--role',
-    'none',
-    '--log-level',
-    'error',
-    ...extra,
-  ];
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, KAIROS_MESH_TOKEN: token },
-  });
-  const address = new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const line = output.split('\n').find((text) => text.startsWith('  /'));
-      if (line !== undefined) resolve(line.trim());
-    });
-    child.once('exit', (code) =>
-      reject(
-        new KairosError('DEMO_NODE_FAILED', `${name} exited with code ${code}`, {
-          exitCode: ExitCode.software,
-        }),
-      ),
-    );
-  });
+    [
+      '--data-dir',
+      dataDir,
+      '--name',
+      name,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--no-mdns',
+      '--no-vpn',
+      '--dht',
+      'off',
+      '--role',
+      'none',
+      '--log-level',
+      'error',
+      ...extra,
+    ],
+    token,
+  );
   return { name, dataDir, child, address };
-}
-
-async function stopNode(node: DemoNode): Promise<void> {
-  if (node.child.exitCode !== null || node.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => node.child.once('exit', resolve));
-  node.child.kill('SIGTERM');
-  await exited;
 }
 
 async function watch(nodes: DemoNode[], signal: AbortSignal): Promise<void> {
