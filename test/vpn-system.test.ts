@@ -22,14 +22,18 @@ const DEBUG_ARGS = DEBUG ? ['--log-level', 'info'] : [];
 
 function printVpnLogs(daemons: DaemonHandle[]): void {
   if (!DEBUG) return;
-  for (const daemon of daemons)
-    console.log(
-      daemon.name,
-      daemon.stderr
-        .split('\n')
-        .filter((line) => line.includes('"vpn"'))
-        .join('\n'),
-    );
+  for (const daemon of daemons) console.log(daemon.name, daemon.stderr);
+}
+
+/** What each daemon sees, to append to a failure: its overlay status and its member table. */
+async function describeViews(daemons: DaemonHandle[]): Promise<string> {
+  const lines: string[] = [];
+  for (const daemon of daemons) {
+    const vpn = await vpnStatus(daemon).catch((error: unknown) => String(error));
+    const { stdout: peers } = await cli(['peers', '--data-dir', daemon.dataDir]);
+    lines.push(`${daemon.name} vpn: ${JSON.stringify(vpn)}`, `${daemon.name} peers:\n${peers}`);
+  }
+  return lines.join('\n');
 }
 
 async function vpnStatus(daemon: DaemonHandle): Promise<VpnStatus> {
@@ -82,6 +86,7 @@ describe.skipIf(!isRoot)('overlay with real daemons on a LAN', () => {
         '100.64.0.0/16',
         '--vpn-iface',
         `${PREFIX}wg${i}`,
+        ...DEBUG_ARGS,
       ],
     });
 
@@ -115,7 +120,9 @@ describe.skipIf(!isRoot)('overlay with real daemons on a LAN', () => {
           ),
         ),
       ),
-    );
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\n${await describeViews(daemons)}`);
+    });
     const ips = views.map((view) => view.overlayIp!);
     expect(new Set(ips).size).toBe(3);
     for (let a = 0; a < 3; a++)

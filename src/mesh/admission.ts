@@ -33,13 +33,17 @@ type Listener = (peerId: string) => void;
 /**
  * Gates the mesh: a peer is a member only after an admission handshake (admission-proof.ts)
  * succeeded on one of its connections. Every other mesh protocol asks `isAdmitted` first.
+ *
+ * Two peers often hold two connections at once (both dialled when they found each other), so
+ * everything here is per connection: each outbound connection of a peer not yet admitted runs
+ * its own handshake, and a handshake broken by its connection closing costs only that
+ * connection. Only a wrong proof (or a peer that does not speak admission) condemns the peer.
  */
 export class Admission {
   private readonly members = new Set<string>();
-  private readonly pending = new Map<string, Promise<void>>();
   private readonly admittedListeners = new Set<Listener>();
   private readonly lostListeners = new Set<Listener>();
-  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   private readonly counters: AdmissionCounters = { admitted: 0, rejected: 0 };
   private readonly libp2p: Libp2p;
   private readonly options: AdmissionOptions;
@@ -67,7 +71,7 @@ export class Admission {
     this.stopped = true;
     this.libp2p.removeEventListener('connection:open', this.onConnectionOpen);
     this.libp2p.removeEventListener('peer:disconnect', this.onPeerDisconnect);
-    for (const timer of this.graceTimers.values()) clearTimeout(timer);
+    for (const timer of this.graceTimers) clearTimeout(timer);
     this.graceTimers.clear();
     await this.libp2p.unhandle(ADMISSION_PROTOCOL);
   }
@@ -99,37 +103,28 @@ export class Admission {
 
   private readonly onPeerDisconnect = (event: CustomEvent<PeerId>): void => {
     const peerId = event.detail.toString();
-    this.clearGrace(peerId);
     if (!this.members.delete(peerId)) return;
     for (const listener of this.lostListeners) listener(peerId);
   };
 
   private onConnection(connection: Connection): void {
-    const peerId = connection.remotePeer.toString();
-    if (this.members.has(peerId) || this.pending.has(peerId) || this.stopped) return;
-    this.armGrace(peerId);
+    if (this.stopped || this.members.has(connection.remotePeer.toString())) return;
+    this.armGrace(connection);
     // One handshake proves both sides, so only the side that dialled starts it; the grace
     // timer covers a dialler that never does.
-    if (connection.direction !== 'outbound') return;
-    const attempt = this.initiate(connection).finally(() => this.pending.delete(peerId));
-    this.pending.set(peerId, attempt);
+    if (connection.direction === 'outbound') void this.initiate(connection);
   }
 
-  private armGrace(peerId: string): void {
-    if (this.graceTimers.has(peerId)) return;
+  private armGrace(connection: Connection): void {
     const timer = setTimeout(() => {
-      this.graceTimers.delete(peerId);
-      if (!this.members.has(peerId) && !this.options.keepNonMembers)
-        void this.hangUp(peerId, 'did not prove the network token in time');
+      this.graceTimers.delete(timer);
+      const peerId = connection.remotePeer.toString();
+      if (this.members.has(peerId) || this.options.keepNonMembers || connection.status !== 'open') return;
+      this.options.log.debug({ peer: peerId }, 'closing a connection that proved no token in time');
+      void connection.close().catch(() => undefined);
     }, this.options.graceMs);
     timer.unref();
-    this.graceTimers.set(peerId, timer);
-  }
-
-  private clearGrace(peerId: string): void {
-    const timer = this.graceTimers.get(peerId);
-    if (timer !== undefined) clearTimeout(timer);
-    this.graceTimers.delete(peerId);
+    this.graceTimers.add(timer);
   }
 
   /** Our side of a handshake we start: we challenge, they prove, we prove. */
@@ -142,9 +137,8 @@ export class Admission {
       stream = await connection.newStream(ADMISSION_PROTOCOL, { signal, runOnLimitedConnection: true });
     } catch (error) {
       // A peer that does not speak admission is not one of us (or its connection closed).
-      if (connection.status === 'open' && !this.options.keepNonMembers) {
+      if (connection.status === 'open' && !this.options.keepNonMembers)
         this.reject(peerId, `no admission protocol (${describeError(error)})`);
-      }
       return;
     }
     try {
@@ -160,6 +154,8 @@ export class Admission {
           responderProof,
         )
       ) {
+        // An empty proof says "yours failed", so the responder counts the refusal too.
+        await framed.write(new Uint8Array(0), { signal }).catch(() => undefined);
         await stream.close().catch(() => undefined);
         this.reject(peerId, 'wrong network token');
         return;
@@ -172,8 +168,7 @@ export class Admission {
       if (verdict[0] === ACCEPTED) this.admit(peerId);
       else this.reject(peerId, 'peer refused our proof');
     } catch (error) {
-      stream.abort(error instanceof Error ? error : new Error(String(error)));
-      this.reject(peerId, `handshake not completed (${describeError(error)})`);
+      this.broken(stream, connection, error);
     }
   }
 
@@ -199,28 +194,45 @@ export class Admission {
           { ...base, role: 'initiator', proverId: peerId, verifierId: self },
           initiatorProof,
         );
-      await framed.write(Uint8Array.of(ok ? ACCEPTED : 0), { signal });
+      if (!ok) {
+        // Refused before telling them: a peer that hangs up on the verdict is still counted.
+        this.reject(peerId, 'wrong network token');
+        await framed.write(Uint8Array.of(0), { signal }).catch(() => undefined);
+        return;
+      }
+      // Admitted before they hear it: their first mesh stream may follow the verdict at once.
+      this.admit(peerId);
+      await framed.write(Uint8Array.of(ACCEPTED), { signal });
       await stream.close().catch(() => undefined);
-      if (ok) this.admit(peerId);
-      else this.reject(peerId, 'wrong network token');
     } catch (error) {
-      stream.abort(error instanceof Error ? error : new Error(String(error)));
-      this.reject(peerId, `handshake not completed (${describeError(error)})`);
+      this.broken(stream, connection, error);
     }
+  }
+
+  /**
+   * A handshake cut short (the connection closed, a timeout under load): no verdict on the
+   * peer, so only this connection goes; a handshake on another connection may still admit it.
+   */
+  private broken(stream: Stream, connection: Connection, error: unknown): void {
+    stream.abort(error instanceof Error ? error : new Error(String(error)));
+    const peerId = connection.remotePeer.toString();
+    this.options.log.debug({ peer: peerId, err: describeError(error) }, 'admission handshake broken');
+    if (!this.members.has(peerId)) void connection.close().catch(() => undefined);
   }
 
   private admit(peerId: string): void {
     if (this.stopped || this.members.has(peerId)) return;
     // The connection may have closed while the handshake finished.
     if (connectionsPeer(this.libp2p, peerId) === undefined) return;
-    this.clearGrace(peerId);
     this.members.add(peerId);
     this.counters.admitted += 1;
     this.options.log.debug({ peer: peerId }, 'peer admitted');
     for (const listener of this.admittedListeners) listener(peerId);
   }
 
+  /** The peer proved it is not one of us: counted, and every connection to it closed. */
   private reject(peerId: string, reason: string): void {
+    if (this.members.has(peerId)) return;
     this.counters.rejected += 1;
     this.options.log.info({ peer: peerId, reason }, 'peer refused admission');
     void this.hangUp(peerId, reason);

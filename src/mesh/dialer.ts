@@ -79,6 +79,22 @@ export class Dialer {
   }
 
   /**
+   * A peer found by mDNS or rendezvous: dialled at once (the other side may not know of us,
+   * so no yield), through the same per-peer attempt as the sweep so that one peer is never
+   * dialled twice at the same time. Admission then decides whether it is one of us.
+   */
+  dialDiscovered(peerId: string, addresses: Multiaddr[]): void {
+    if (peerId === this.libp2p.peerId.toString()) return;
+    if (this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
+    const withId = addresses.map((address) =>
+      address.getComponents().some((component) => component.name === 'p2p')
+        ? address
+        : address.encapsulate(`/p2p/${peerId}`),
+    );
+    this.tryDial(peerId, withId.length > 0 ? withId : peerIdFromString(peerId));
+  }
+
+  /**
    * Two members that learn of each other at once would each dial the other: the one with the
    * lower peer id dials, the other waits a moment first (and then dials, in case only that
    * direction gets through a NAT).

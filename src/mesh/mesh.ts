@@ -63,6 +63,8 @@ export class Mesh {
   private readonly datastore: LevelDatastore;
   private readonly options: MeshOptions;
   private readonly now: () => number;
+  /** Peers discovered before libp2p finished starting (undefined once started). */
+  private discoveredWhileStarting: Map<string, string[]> | undefined = new Map();
 
   private constructor(libp2p: MeshLibp2p, datastore: LevelDatastore, options: MeshOptions) {
     this.libp2p = libp2p;
@@ -124,9 +126,13 @@ export class Mesh {
   async start(): Promise<void> {
     await this.admission.start();
     await this.presence.start();
+    // mDNS answers our first query while libp2p is still starting: keep them for after.
+    this.libp2p.addEventListener('peer:discovery', this.onDiscovery);
     await this.libp2p.start();
     this.table.setSelfAddresses(this.addresses());
-    this.libp2p.addEventListener('peer:discovery', this.onDiscovery);
+    const early = this.discoveredWhileStarting ?? new Map<string, string[]>();
+    this.discoveredWhileStarting = undefined;
+    for (const [peerId, addresses] of early) this.dialDiscovered(peerId, addresses);
     this.libp2p.addEventListener('self:peer:update', this.onSelfUpdate);
     this.presence.onChange(() => this.dialer.sweep());
     this.dialer.start();
@@ -290,7 +296,10 @@ export class Mesh {
   }
 
   private readonly onDiscovery = (event: CustomEvent<PeerInfo>): void => {
-    this.dialDiscovered(event.detail.id.toString(), event.detail.multiaddrs.map(String));
+    const peerId = event.detail.id.toString();
+    const addresses = event.detail.multiaddrs.map(String);
+    if (this.discoveredWhileStarting !== undefined) this.discoveredWhileStarting.set(peerId, addresses);
+    else this.dialDiscovered(peerId, addresses);
   };
 
   private readonly onSelfUpdate = (): void => {
@@ -298,14 +307,10 @@ export class Mesh {
     this.presence.announceSelf();
   };
 
-  /** A peer found by mDNS or rendezvous: dial it once; admission decides if it is one of us. */
   private dialDiscovered(peerId: string, addresses: string[]): void {
-    if (peerId === this.peerId || this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
-    const target = addresses.length > 0 ? addresses.flatMap((address) => parseMultiaddr(address) ?? []) : [];
-    void this.libp2p
-      .dial(target.length > 0 ? target : peerIdFromString(peerId), { signal: AbortSignal.timeout(10_000) })
-      .catch((error: unknown) => {
-        this.options.log.debug({ peer: peerId, err: String(error) }, 'dial of discovered peer failed');
-      });
+    this.dialer.dialDiscovered(
+      peerId,
+      addresses.flatMap((address) => parseMultiaddr(address) ?? []),
+    );
   }
 }
