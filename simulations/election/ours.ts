@@ -7,7 +7,7 @@ import {
   type VoteRecord,
 } from '../../src/roles/index.ts';
 import { EventQueue } from './heap.ts';
-import { hashRandom, type Scenario } from './scenario.ts';
+import type { Scenario } from './scenario.ts';
 
 export interface RunResult {
   /** An epoch-1 decision committed before the horizon. */
@@ -92,7 +92,8 @@ export function runOurs(scenario: Scenario): RunResult {
   };
 
   const aliveFor = (self: number, other: number, time: number): number => {
-    const heard = scenario.boot[other]! + scenario.delay(other, self, -2);
+    if (self === other) return time - scenario.boot[self]!;
+    const heard = scenario.heardAt(self, other);
     const p = scenario.partition;
     // Across a healed cut, presence returns when the partition ends.
     const since =
@@ -197,8 +198,6 @@ export function runOurs(scenario: Scenario): RunResult {
         self: ids[i]!,
         selfName: ids[i]!,
         selfMode: 'auto',
-        // Seniority comes from each node's own clock: skewed by up to ±clockSkewMs.
-        since: scenario.boot[i]! + (hashRandom(scenario.seed, i, 1, 3) * 2 - 1) * params.clockSkewMs,
         settings: {
           minimumNodes: params.minimumNodes,
           masterTarget: params.masters,
@@ -209,7 +208,7 @@ export function runOurs(scenario: Scenario): RunResult {
         alive: input.alive,
         unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
         aliveForMs: (peerId) => aliveFor(i, indexOf.get(peerId)!, time),
-        recordGraceMs: params.recordGraceMs,
+        matureMs: params.matureMs,
         settled,
         known: known[i],
       });

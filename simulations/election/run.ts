@@ -3,8 +3,8 @@
  * of Kairos' algorithm on the same network. Prints one JSON object.
  *
  *   npx node simulations/election/run.ts [--runs N] [--nodes N] [--seed S] [--model ours|kairos|both]
- *     [--minimum-nodes M] [--masters K] [--boot-spread MS] [--partition-rate P] [--crash-rate P] [--loss P]
- *     [--partition-start after-quorum|boot] [--partition-max MS] [--record-grace MS]
+ *     [--minimum-nodes M] [--masters K] [--boot-spread MS] [--partition-rate P] [--crash-rate P] [--loss P] [--mature MS]
+ *     [--partition-start after-quorum|boot] [--partition-max MS]
  */
 import { parseArgs } from 'node:util';
 import { runKairos, type KairosResult } from './kairos.ts';
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     'partition-max': { type: 'string' },
     'crash-rate': { type: 'string' },
     loss: { type: 'string' },
-    'record-grace': { type: 'string' },
+    mature: { type: 'string' },
   },
 });
 
@@ -42,7 +42,7 @@ const params: SimParams = {
   partitionMaxMs: number(values['partition-max'], DEFAULT_PARAMS.partitionMaxMs),
   crashRate: number(values['crash-rate'], DEFAULT_PARAMS.crashRate),
   loss: number(values.loss, DEFAULT_PARAMS.loss),
-  recordGraceMs: number(values['record-grace'], DEFAULT_PARAMS.recordGraceMs),
+  matureMs: number(values.mature, DEFAULT_PARAMS.matureMs),
 };
 const runs = number(values.runs, 100);
 const seed = number(values.seed, 1);

@@ -27,10 +27,8 @@ export interface SimParams {
   partitionMaxMs: number;
   /** Chance each node crashes (for good) at a random time after it boots. */
   crashRate: number;
-  /** Each node's clock is off by up to this much (it dates the node's first record). */
-  clockSkewMs: number;
-  /** The bootstrap vote waits while a node alive this long has no record in the ledger view. */
-  recordGraceMs: number;
+  /** A node alive this long in a view is mature: it comes first as bootstrap init master. */
+  matureMs: number;
   /** Presence TTL: a node unheard for this long is no longer alive. */
   ttlMs: number;
   tickMs: number;
@@ -55,8 +53,7 @@ export const DEFAULT_PARAMS: SimParams = {
   partitionStart: 'after-quorum',
   partitionMaxMs: 8_000,
   crashRate: 0.02,
-  clockSkewMs: 1_000,
-  recordGraceMs: 2_500,
+  matureMs: 4_000,
   ttlMs: 4_000,
   tickMs: 1_000,
   settleMs: 500,
@@ -153,15 +150,19 @@ export class Scenario {
   /** Presence: `other` is alive for `self` at `time` (heard within the TTL, not cut off for longer than it). */
   alive(self: number, other: number, time: number): boolean {
     if (self === other) return true;
-    if (this.boot[other]! + this.delay(other, self, -2) > time) return false;
+    const heardAt = this.heardAt(self, other);
+    if (heardAt > time) return false;
     if (this.crash[other]! + this.params.ttlMs <= time) return false;
     const p = this.partition;
-    if (p !== undefined && this.side[self] !== this.side[other] && time >= p.start && time < p.end) {
-      // Heard before the cut: alive until the TTL runs out; first heard during it: not at all.
-      const heardAt = this.boot[other]! + this.delay(other, self, -2);
+    // Heard before the cut: alive until the TTL runs out; first heard during it: not at all.
+    if (p !== undefined && this.side[self] !== this.side[other] && time >= p.start && time < p.end)
       if (heardAt >= p.start || time >= p.start + this.params.ttlMs) return false;
-    }
     return true;
+  }
+
+  /** When `self` first hears `other`'s presence: once both are up, after a delay (or a lost round). */
+  heardAt(self: number, other: number): number {
+    return Math.max(this.boot[other]!, this.boot[self]!) + this.delay(other, self, -2);
   }
 
   up(node: number, time: number): boolean {

@@ -15,6 +15,8 @@ function input(overrides: Partial<ElectionInput> & { self: string }): ElectionIn
     overrides: new Map(),
     alive: [],
     unseenForMs: () => 0,
+    aliveForMs: () => 0,
+    matureMs: 2000,
     settled: true,
     ...overrides,
   };
@@ -137,9 +139,9 @@ describe('bootstrap', () => {
                 peerId,
                 name: peerId,
                 mode: record.mode,
-                since: record.since,
+                aliveForMs: 0,
               })),
-              { minimumNodes: 3, masterTarget },
+              { minimumNodes: 3, masterTarget, matureMs: 1000 },
             );
             return plan.ok ? plan.proposal : undefined;
           };
@@ -149,6 +151,94 @@ describe('bootstrap', () => {
           const b = proposalFrom(shuffled, selfB);
           expect(a === undefined).toBe(b === undefined);
           if (a !== undefined && b !== undefined) expect(proposalHash(a)).toBe(proposalHash(b));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('bootstrap rule: rank from presence, founders, absent nodes', () => {
+  const peerIds = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 3, maxLength: 9 });
+
+  // Static masters are the exception: knowing one more of them can make a static master the init
+  // master instead of an `auto` node, so here only records of other modes go missing.
+  it('names the same init master from the same alive view whichever records are missing', () => {
+    fc.assert(
+      fc.property(
+        peerIds,
+        fc.array(fc.constantFrom<RoleMode>('auto', 'auto', 'master', 'worker', 'none'), {
+          minLength: 9,
+          maxLength: 9,
+        }),
+        fc.array(fc.boolean(), { minLength: 9, maxLength: 9 }),
+        fc.array(fc.boolean(), { minLength: 9, maxLength: 9 }),
+        fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 9, maxLength: 9 }),
+        (peers, modes, seenByA, seenByB, ages) => {
+          const view = (seen: boolean[]) =>
+            peers.map((peerId, index) => ({
+              peerId,
+              name: peerId,
+              mode: seen[index] || modes[index] === 'master' ? modes[index] : undefined,
+              aliveForMs: ages[index]!,
+            }));
+          const settings = { minimumNodes: 3, masterTarget: 1, matureMs: 2000 };
+          const a = bootstrapProposal(view(seenByA), settings);
+          const b = bootstrapProposal(view(seenByB), settings);
+          if (a.ok && b.ok) expect(a.proposal.initMaster).toBe(b.proposal.initMaster);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('makes a proposal of mature nodes only, once minimumNodes of them are eligible', () => {
+    fc.assert(
+      fc.property(
+        peerIds,
+        fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 9, maxLength: 9 }),
+        (peers, ages) => {
+          const alive = peers.map((peerId, index) => ({
+            peerId,
+            name: peerId,
+            mode: 'auto' as const,
+            aliveForMs: ages[index]!,
+          }));
+          const plan = bootstrapProposal(alive, { minimumNodes: 3, masterTarget: 1, matureMs: 2000 });
+          expect(plan.ok).toBe(true);
+          if (!plan.ok) return;
+          const mature = alive.filter((node) => node.aliveForMs >= 2000).map((node) => node.peerId);
+          const members = plan.proposal.members.map((member) => member.peerId);
+          if (mature.length >= 3) expect(members).toEqual([...mature].sort());
+          else expect(members).toHaveLength(alive.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never votes in epoch 1 while a node known from the ledger is neither alive nor lost', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.constantFrom<string>('a', 'b', 'c', 'd', 'e', 'f'), { minLength: 4, maxLength: 6 }),
+        fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+        fc.array(fc.integer({ min: 0, max: 120_000 }), { minLength: 6, maxLength: 6 }),
+        (peers, aliveMask, unseen) => {
+          const records = new Map(peers.map((peerId) => [peerId, hello(peerId)]));
+          const alive = peers.filter((peerId, index) => aliveMask[index] || peerId === peers[0]);
+          const unseenFor = (peerId: string): number => unseen[peers.indexOf(peerId)]!;
+          const outcome = evaluate(
+            input({
+              self: peers[0]!,
+              records,
+              alive: alive.map((peerId) => ({ peerId, name: peerId })),
+              unseenForMs: unseenFor,
+            }),
+          );
+          const absent = peers.filter(
+            (peerId: string) => !alive.includes(peerId) && unseenFor(peerId) <= 60_000,
+          );
+          if (absent.length > 0) expect(outcome.write).toBeUndefined();
         },
       ),
       { numRuns: 300 },
@@ -271,6 +361,8 @@ class World {
       overrides: new Map([...node.overrides].map(([peer, value]) => [peer, value.role])),
       alive: node.alive.map((peerId) => ({ peerId, name: peerId })),
       unseenForMs: (peerId) => (node.lostPeers.has(peerId) ? Number.MAX_SAFE_INTEGER : 0),
+      aliveForMs: () => 0,
+      matureMs: 1000,
       settled: true,
       known: node.known,
     });

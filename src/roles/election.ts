@@ -1,4 +1,4 @@
-import { proposalHash } from './hash.ts';
+import { compareByRank, proposalHash } from './hash.ts';
 import { bootstrapProposal, nextProposal, type Candidate } from './planner.ts';
 import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
 
@@ -12,9 +12,13 @@ import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
  * base), so two majorities always share a voter; an epoch is abandoned only when its own votes
  * prove that no proposal can reach a majority any more. Epoch 1 has no earlier decision: its
  * quorum is a majority of the proposal's own members (at least a majority of `minimumNodes`)
- * including the init master it names. The init master (the most senior master candidate in
- * a view) proposes, and the others vote for its proposal only when their own view names the
- * same init master. That is exact when the nodes that bootstrap are
+ * including the init master it names. Its members are the founders — the mature nodes (alive
+ * for `matureMs`) once there are `minimumNodes` of them, else every alive node — and its init
+ * master is the best-ranked founder by peer id: both from presence alone, see
+ * `bootstrapProposal`. The init master proposes; the others vote for a bootstrap proposal they
+ * are members of. Nobody votes in epoch 1 while a node it knows from
+ * the ledger is neither alive nor lost (unseen for less than the master grace): that node may
+ * be on the other side of a cut, voting there. That is exact when the nodes that bootstrap are
  * `minimumNodes` (Consul's bootstrap_expect); with more, see simulations/election.
  */
 
@@ -30,8 +34,6 @@ export interface ElectionInput {
   selfName: string;
   /** This node's configured mode (published in its record). */
   selfMode: RoleMode;
-  /** When this node first published (ms); kept from its record once written. */
-  since?: number;
   settings: ElectionSettings;
   /** Validated `votes/*` records by author, this node's own included when it has one. */
   records: ReadonlyMap<string, VoteRecord>;
@@ -39,15 +41,19 @@ export interface ElectionInput {
   overrides: ReadonlyMap<string, RoleMode>;
   /** The presence view, self included. */
   alive: ReadonlyArray<{ peerId: string; name: string }>;
-  /** How long a node that is not alive has been unseen (ms). */
-  unseenForMs: (peerId: string) => number;
   /**
-   * How long an alive node has been alive in this view (ms). The bootstrap vote waits while a
-   * node alive for `recordGraceMs` or more has no record in the ledger view: that is a node cut
-   * off from part of the mesh. Without it every such node counts.
+   * How long a node that is not alive has been unseen (ms); past `masterGraceMs` it is lost.
+   * Before the bootstrap, a node with a record that is neither alive nor lost blocks the vote.
    */
-  aliveForMs?: (peerId: string) => number;
-  recordGraceMs?: number;
+  unseenForMs: (peerId: string) => number;
+  /** How long an alive node has been alive in this view (ms; for self, since it started). */
+  aliveForMs: (peerId: string) => number;
+  /**
+   * A node alive this long (ms) is mature: a bootstrap proposal is made of mature nodes once
+   * there are `minimumNodes` of them, so nodes that boot (or appear across a cut) meanwhile
+   * never swell its quorum. About the presence TTL: stale presence cannot outlast it.
+   */
+  matureMs: number;
   /** Enough nodes have been alive for the settle time (only gates the epoch-1 vote). */
   settled: boolean;
   /** The highest decision this node already saw committed (monotonic across calls). */
@@ -176,13 +182,23 @@ function viewOf(input: ElectionInput): { alive: Candidate[]; modes: Map<string, 
   const alive: Candidate[] = [];
   for (const node of input.alive) {
     const mode = modes.get(node.peerId);
-    const since =
-      node.peerId === input.self
-        ? (input.records.get(input.self)?.since ?? input.since)
-        : input.records.get(node.peerId)?.since;
-    if (mode !== undefined) alive.push({ peerId: node.peerId, name: node.name, mode, since });
+    if (mode !== undefined) alive.push({ peerId: node.peerId, name: node.name, mode });
   }
   return { alive, modes };
+}
+
+/** Nodes with a record (and a role) that are neither alive now nor lost: perhaps cut off. */
+function absentNodes(input: ElectionInput, modes: ReadonlyMap<string, RoleMode>): string[] {
+  const aliveIds = new Set(input.alive.map((node) => node.peerId));
+  const absent: string[] = [];
+  for (const peerId of input.records.keys())
+    if (
+      !aliveIds.has(peerId) &&
+      modes.get(peerId) !== 'none' &&
+      input.unseenForMs(peerId) <= input.settings.masterGraceMs
+    )
+      absent.push(peerId);
+  return absent;
 }
 
 function record(
@@ -192,12 +208,10 @@ function record(
   const previous = input.records.get(input.self);
   const epoch = vote?.proposal.epoch ?? previous?.epoch ?? 0;
   const kept = vote ?? (previous !== undefined && previous.epoch > 0 ? previous : undefined);
-  const since = previous?.since ?? input.since;
   return {
     v: 1,
     name: input.selfName,
     mode: input.selfMode,
-    ...(since === undefined ? {} : { since }),
     epoch,
     ...(kept?.hash === undefined ? {} : { hash: kept.hash }),
     ...(kept?.proposal === undefined ? {} : { proposal: kept.proposal }),
@@ -255,19 +269,6 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   }
   if (eligible.length < minimumNodes) return { status: { phase: 'waiting-for-nodes', message: waiting } };
   if (own === undefined) return { status: { phase: 'settling', message: 'publishing this node first' } };
-  // Every node presence shows must be in the ledger view too: a node cut off from part of the
-  // mesh sees that part alive (for a presence TTL) but without records, and waits.
-  const grace = input.recordGraceMs ?? 2000;
-  const unsynced = input.alive.filter(
-    (node) => !view.modes.has(node.peerId) && (input.aliveForMs?.(node.peerId) ?? Infinity) >= grace,
-  ).length;
-  if (unsynced > 0)
-    return {
-      status: {
-        phase: 'settling',
-        message: `${eligible.length} nodes alive; ${unsynced} more alive but not yet in the ledger`,
-      },
-    };
   if (!input.settled)
     return {
       status: {
@@ -275,8 +276,32 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
         message: `${eligible.length} nodes alive; settling before the bootstrap vote`,
       },
     };
-  const plan = bootstrapProposal(view.alive, { minimumNodes, masterTarget });
-  if (!plan.ok)
+  const absent = absentNodes(input, view.modes);
+  if (absent.length > 0) {
+    const name = input.records.get(absent[0]!)?.name ?? absent[0]!;
+    return {
+      status: {
+        phase: 'settling',
+        message: `${eligible.length} nodes alive; waiting for ${absent.length} known node(s) that are not alive (${name}: cut off, or lost after ${input.settings.masterGraceMs} ms)`,
+      },
+    };
+  }
+  const alive = input.alive.map((node) => ({
+    ...node,
+    mode: view.modes.get(node.peerId),
+    aliveForMs: input.aliveForMs(node.peerId),
+  }));
+  const plan = bootstrapProposal(alive, { minimumNodes, masterTarget, matureMs: input.matureMs });
+  if (!plan.ok) {
+    if (plan.reason === 'unknown-mode') {
+      const name = input.alive.find((node) => node.peerId === plan.waitingFor)?.name ?? plan.waitingFor;
+      return {
+        status: {
+          phase: 'settling',
+          message: `${eligible.length} nodes alive; waiting for the record of ${name}, which may be the init master`,
+        },
+      };
+    }
     return {
       status: {
         phase: plan.reason === 'no-master-candidate' ? 'no-master-candidate' : 'waiting-for-nodes',
@@ -286,20 +311,22 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
             : waiting,
       },
     };
+  }
   // A bootstrap proposal already voted for, and not provably dead, may commit: a node in it
-  // votes for it (the most senior init master first), a node outside it waits for it.
+  // votes for it (the best-ranked init master first), a node outside it waits for it.
   let chosen: { hash: string; proposal: Proposal; votes: number } | undefined;
   let pending: Tally | undefined;
-  const seniority = (peerId: string): number => input.records.get(peerId)?.since ?? Infinity;
   for (const tally of votes.values()) {
     if (tally.proposal.baseHash !== null || bootstrapIsDead(input.records, tally)) continue;
     pending ??= tally;
     if (!tally.proposal.members.some((member) => member.peerId === input.self)) continue;
     const candidate = { hash: tally.hash, proposal: tally.proposal, votes: tally.voters.size };
+    const order =
+      chosen === undefined ? -1 : compareByRank(candidate.proposal.initMaster, chosen.proposal.initMaster);
     if (
       chosen === undefined ||
-      seniority(candidate.proposal.initMaster) < seniority(chosen.proposal.initMaster) ||
-      (candidate.proposal.initMaster === chosen.proposal.initMaster &&
+      order < 0 ||
+      (order === 0 &&
         (candidate.votes > chosen.votes ||
           (candidate.votes === chosen.votes && candidate.hash < chosen.hash)))
     )

@@ -9,15 +9,22 @@ export interface Candidate {
   peerId: string;
   name: string;
   mode: RoleMode;
-  /** First-published time from its record (seniority); unknown sorts last. */
-  since?: number | undefined;
 }
 
-/** Seniority first (earliest `since`), then rank: the bootstrap order of master candidates. */
-function bySeniority(a: Candidate, b: Candidate): number {
-  const difference = (a.since ?? Infinity) - (b.since ?? Infinity);
-  if (difference !== 0 && !Number.isNaN(difference)) return difference;
-  return compareByRank(a.peerId, b.peerId);
+/** An alive node in the bootstrap view: its mode is unknown until its record is visible. */
+export interface AliveNode {
+  peerId: string;
+  name: string;
+  mode: RoleMode | undefined;
+  /** How long it has been alive in this view (ms). */
+  aliveForMs: number;
+}
+
+export interface BootstrapSettings {
+  minimumNodes: number;
+  masterTarget: number;
+  /** A node alive this long in the view is mature (see `bootstrapProposal`). */
+  matureMs: number;
 }
 
 export interface PlanView {
@@ -32,27 +39,57 @@ export interface PlanView {
 
 export type BootstrapPlan =
   | { ok: true; proposal: Proposal }
-  | { ok: false; reason: 'too-few-nodes' | 'no-master-candidate'; eligible: number };
+  | { ok: false; reason: 'too-few-nodes' | 'no-master-candidate'; eligible: number }
+  | { ok: false; reason: 'unknown-mode'; eligible: number; waitingFor: string };
 
 /**
- * The epoch-1 proposal from one node's view: static masters are masters, then `auto` nodes by
- * seniority until the target is met; the most senior master runs `--cluster-init`.
+ * The nodes a bootstrap proposal is made of: the mature ones (alive for `matureMs` in this
+ * view) once at least `minimumNodes` are, else every alive node (presence alone decides).
+ * Once the network is older than `matureMs`, only nodes that were alive before a cut or a boot
+ * wave can be in it, so nodes booting meanwhile never swell a quorum; they join at the next
+ * epoch. Unknown-mode and `none` nodes are kept here: they may block the choice.
  */
-export function bootstrapProposal(
-  alive: readonly Candidate[],
-  settings: { minimumNodes: number; masterTarget: number },
-): BootstrapPlan {
-  const eligible = alive.filter((node) => node.mode !== 'none').sort(bySeniority);
+function foundersOf(alive: readonly AliveNode[], settings: BootstrapSettings): readonly AliveNode[] {
+  const mature = alive.filter((node) => node.aliveForMs >= settings.matureMs);
+  return mature.length >= settings.minimumNodes ? mature : alive;
+}
+
+/**
+ * The epoch-1 proposal from one node's view. Its members are the founders (`foundersOf`); its
+ * init master is the best-ranked (peer id hash) founder that may be a master — a static master
+ * when static masters alone meet the target — named only once the mode of every founder ranked
+ * before it is known: rank and age come from presence alone, so a missing record can delay the
+ * choice but never make two nodes each believe they come first. Masters: static masters, the
+ * init master, then `auto` founders by rank until the target is met.
+ */
+export function bootstrapProposal(alive: readonly AliveNode[], settings: BootstrapSettings): BootstrapPlan {
+  const eligibleCount = alive.filter((node) => node.mode !== undefined && node.mode !== 'none').length;
+  if (eligibleCount < settings.minimumNodes)
+    return { ok: false, reason: 'too-few-nodes', eligible: eligibleCount };
+  const founders = [...foundersOf(alive, settings)].sort((a, b) => compareByRank(a.peerId, b.peerId));
+  const eligible = founders.filter(
+    (node): node is AliveNode & Candidate => node.mode !== undefined && node.mode !== 'none',
+  );
   if (eligible.length < settings.minimumNodes)
     return { ok: false, reason: 'too-few-nodes', eligible: eligible.length };
-  const masters = new Set(eligible.filter((node) => node.mode === 'master').map((node) => node.peerId));
+  const staticMasters = eligible.filter((node) => node.mode === 'master');
+  const capable = (mode: RoleMode): boolean =>
+    mode === 'master' || (mode === 'auto' && staticMasters.length < settings.masterTarget);
+  let initMaster: string | undefined;
+  for (const node of founders) {
+    if (node.mode === undefined)
+      return { ok: false, reason: 'unknown-mode', eligible: eligibleCount, waitingFor: node.peerId };
+    if (capable(node.mode)) {
+      initMaster = node.peerId;
+      break;
+    }
+  }
+  if (initMaster === undefined) return { ok: false, reason: 'no-master-candidate', eligible: eligibleCount };
+  const masters = new Set([initMaster, ...staticMasters.map((node) => node.peerId)]);
   for (const node of eligible) {
     if (masters.size >= settings.masterTarget) break;
     if (node.mode === 'auto') masters.add(node.peerId);
   }
-  const initMaster = eligible.find((node) => masters.has(node.peerId))?.peerId;
-  if (initMaster === undefined)
-    return { ok: false, reason: 'no-master-candidate', eligible: eligible.length };
   const members = sortMembers(
     eligible.map((node) => ({
       peerId: node.peerId,

@@ -22,7 +22,6 @@ const voteSchema = z.object({
   v: z.literal(1),
   name: z.string(),
   mode: roleMode,
-  since: z.number().optional(),
   epoch: z.number().int().nonnegative(),
   hash: z.string().optional(),
   proposal: proposalSchema.optional(),

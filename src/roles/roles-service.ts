@@ -58,6 +58,12 @@ export interface RolesServiceOptions {
    * view carries the nodes that booted together (default 500 ms).
    */
   settleMs?: number;
+  /**
+   * A node alive this long is mature: once `minimumNodes` are, a bootstrap proposal is made of
+   * mature nodes only, so nodes that boot or reappear meanwhile never swell its quorum. The
+   * presence TTL (default 15000 ms): stale presence across a cut cannot outlast it.
+   */
+  matureMs?: number;
   /** Re-evaluation period, for grace timers (default 1000 ms). */
   tickMs?: number;
   /** Committee member i waits i × this before proposing a change of its own (default 250 ms). */
@@ -256,6 +262,7 @@ export class RolesService {
     const aliveIds = new Set(alive.map((member) => member.peerId));
     for (const peerId of this.aliveSince.keys()) if (!aliveIds.has(peerId)) this.aliveSince.delete(peerId);
     for (const peerId of aliveIds) if (!this.aliveSince.has(peerId)) this.aliveSince.set(peerId, now);
+    this.aliveSince.set(self.peerId, this.startedAt);
     if (alive.length < config.minimumNodes) this.quorumSince = undefined;
     else this.quorumSince ??= now;
     const settleMs = this.options.settleMs ?? 500;
@@ -265,7 +272,6 @@ export class RolesService {
       self: self.peerId,
       selfName: self.name,
       selfMode: this.mode,
-      since: this.startedAt,
       settings: {
         minimumNodes: config.minimumNodes,
         masterTarget: config.masters,
@@ -276,6 +282,7 @@ export class RolesService {
       alive,
       unseenForMs: (peerId) => this.unseenForMs(peerId),
       aliveForMs: (peerId) => now - (this.aliveSince.get(peerId) ?? now),
+      matureMs: this.options.matureMs ?? 15_000,
       settled,
       known: this.known,
     });

@@ -47,11 +47,6 @@ export interface VoteRecord {
   v: 1;
   name: string;
   mode: RoleMode;
-  /**
-   * When the node first published (its clock, ms since the epoch): the bootstrap prefers the
-   * senior nodes as masters, so nodes booting meanwhile do not change who the init master is.
-   */
-  since?: number;
   /** 0 until the node votes. */
   epoch: number;
   hash?: string;
