@@ -217,7 +217,7 @@ describe('bootstrap rule: rank from presence, founders, absent nodes', () => {
     );
   });
 
-  it('never votes in epoch 1 while a node known from the ledger is neither alive nor lost', () => {
+  it('never votes in epoch 1 while the known nodes neither alive nor lost are half the alive ones', () => {
     fc.assert(
       fc.property(
         fc.uniqueArray(fc.constantFrom<string>('a', 'b', 'c', 'd', 'e', 'f'), { minLength: 4, maxLength: 6 }),
@@ -238,7 +238,7 @@ describe('bootstrap rule: rank from presence, founders, absent nodes', () => {
           const absent = peers.filter(
             (peerId: string) => !alive.includes(peerId) && unseenFor(peerId) <= 60_000,
           );
-          if (absent.length > 0) expect(outcome.write).toBeUndefined();
+          if (2 * absent.length >= alive.length) expect(outcome.write).toBeUndefined();
         },
       ),
       { numRuns: 300 },

@@ -16,10 +16,11 @@ import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
  * for `matureMs`) once there are `minimumNodes` of them, else every alive node — and its init
  * master is the best-ranked founder by peer id: both from presence alone, see
  * `bootstrapProposal`. The init master proposes; the others vote for a bootstrap proposal they
- * are members of. Nobody votes in epoch 1 while a node it knows from
- * the ledger is neither alive nor lost (unseen for less than the master grace): that node may
- * be on the other side of a cut, voting there. That is exact when the nodes that bootstrap are
- * `minimumNodes` (Consul's bootstrap_expect); with more, see simulations/election.
+ * are members of. Nobody votes in epoch 1 while the nodes it knows from the ledger that are
+ * neither alive nor lost (unseen for less than the master grace) are at least half as many as
+ * the alive ones: they may be the other side of a cut, voting there. That is exact when the
+ * nodes that bootstrap are `minimumNodes` (Consul's bootstrap_expect); with more, see
+ * simulations/election.
  */
 
 export interface ElectionSettings {
@@ -276,8 +277,10 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
         message: `${eligible.length} nodes alive; settling before the bootstrap vote`,
       },
     };
+  // Two sides of a cut that know each other cannot both see fewer absent nodes than half the
+  // alive ones, so at most one side votes; a few crashed nodes do not stop a large network.
   const absent = absentNodes(input, view.modes);
-  if (absent.length > 0) {
+  if (2 * absent.length >= eligible.length) {
     const name = input.records.get(absent[0]!)?.name ?? absent[0]!;
     return {
       status: {
