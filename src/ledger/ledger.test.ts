@@ -7,6 +7,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { silentLogger } from '../shared/logger.ts';
 import { KairosError } from '../shared/errors.ts';
+import { FeedWriter } from './feed-writer.ts';
 import { Ledger } from './ledger.ts';
 import { MemoryNetwork } from './memory-transport.ts';
 import { LEDGER_SYNC_PROTOCOL, offlineTransport } from './transport.ts';
@@ -114,6 +115,26 @@ describe('Ledger (single node)', () => {
     const next = await again.ledger.put('b', 'k3', 'new');
     expect(next.seq).toBe(51);
     expect(next.lamport).toBe(51);
+  });
+
+  it('stores received entries, shown before their writes finished, by the time it stops', async () => {
+    const first = await newLedger();
+    const remote = await FeedWriter.create();
+    // Each arrives on its own, as gossip does: twenty commits queue behind one another.
+    const arrivals = Array.from({ length: 20 }, (_, index) => {
+      const { encoded } = remote.write('put', 'b', `k${index % 5}`, index);
+      return first.ledger.ingest([JSON.parse(encoded)], false);
+    });
+    await Promise.all(arrivals);
+    expect(first.ledger.get('b', 'k4')?.value).toBe(19);
+    const before = first.ledger.list();
+    await first.ledger.stop();
+    ledgers.splice(ledgers.indexOf(first.ledger), 1);
+    const again = await newLedger(undefined, { dir: first.dir, key: first.privateKey });
+    expect(again.ledger.stats()).toMatchObject({ entries: 20, authors: 1 });
+    expect(again.ledger.versionVector()[remote.peerId]?.seq).toBe(20);
+    expect(again.ledger.list()).toEqual(before);
+    expect(await again.ledger.verify()).toMatchObject({ valid: 20, invalid: 0, holes: 0 });
   });
 
   it('verify finds an entry tampered with on disk', async () => {

@@ -83,19 +83,24 @@ export class LedgerStore {
     return count;
   }
 
-  /** Writes entries, index, state, heads and clock in one batch; `sync` waits for fsync. */
-  async commit(commit: Commit, sync: boolean): Promise<void> {
+  /**
+   * Writes commits (entries, index, state, heads and clock) in order in one atomic batch: a later
+   * commit's record of a key or head overwrites an earlier one's. `sync` waits for fsync.
+   */
+  async commit(commits: Commit[], sync: boolean): Promise<void> {
     const batch = this.db.batch();
-    for (const { entry, encoded } of commit.entries) {
-      const id = entryKey(entry.author, entry.seq);
-      batch.put(id, encoded, { sublevel: this.entries });
-      batch.put(`${stateKey(entry.bucket, entry.key)}\u0000${id}`, '', { sublevel: this.index });
+    for (const commit of commits) {
+      for (const { entry, encoded } of commit.entries) {
+        const id = entryKey(entry.author, entry.seq);
+        batch.put(id, encoded, { sublevel: this.entries });
+        batch.put(`${stateKey(entry.bucket, entry.key)}\u0000${id}`, '', { sublevel: this.index });
+      }
+      for (const record of commit.state)
+        batch.put(stateKey(record.bucket, record.key), JSON.stringify(record), { sublevel: this.state });
+      for (const [author, head] of commit.heads)
+        batch.put(author, JSON.stringify(head), { sublevel: this.heads });
+      batch.put('lamport', String(commit.lamport), { sublevel: this.meta });
     }
-    for (const record of commit.state)
-      batch.put(stateKey(record.bucket, record.key), JSON.stringify(record), { sublevel: this.state });
-    for (const [author, head] of commit.heads)
-      batch.put(author, JSON.stringify(head), { sublevel: this.heads });
-    batch.put('lamport', String(commit.lamport), { sublevel: this.meta });
     await batch.write({ sync });
   }
 
