@@ -86,11 +86,15 @@ export class Dialer {
   dialDiscovered(peerId: string, addresses: Multiaddr[]): void {
     if (peerId === this.libp2p.peerId.toString()) return;
     if (this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
-    const withId = addresses.map((address) =>
-      address.getComponents().some((component) => component.name === 'p2p')
-        ? address
-        : address.encapsulate(`/p2p/${peerId}`),
-    );
+    // Direct addresses only, each naming the peer (libp2p refuses a mix of ids in one dial;
+    // relayed addresses carry the relay's id too, and the relay path is found by peer id).
+    const withId = addresses.flatMap((address) => {
+      const components = address.getComponents();
+      if (components.some((component) => component.name === 'p2p-circuit')) return [];
+      const named = components.find((component) => component.name === 'p2p')?.value;
+      if (named === undefined) return [address.encapsulate(`/p2p/${peerId}`)];
+      return named === peerId ? [address] : [];
+    });
     this.tryDial(peerId, withId.length > 0 ? withId : peerIdFromString(peerId));
   }
 

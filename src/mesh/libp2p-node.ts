@@ -26,6 +26,22 @@ export interface Libp2pNodeOptions {
   mdnsTag: string;
   /** IPv4 ranges never announced to peers (the overlay: the mesh must not depend on it). */
   hiddenCidrs: string[];
+  /**
+   * Every mDNS answer, also from peers already in the peer store (libp2p's `peer:discovery`
+   * fires only for peers new to the store, so a restarted node would never redial them).
+   */
+  onLanPeer: (peerId: string, addresses: string[]) => void;
+}
+
+function lanDiscovery(options: Libp2pNodeOptions): ReturnType<typeof mdns> {
+  const factory = mdns({ serviceTag: options.mdnsTag, interval: 5_000 });
+  return (components) => {
+    const discovery = factory(components);
+    discovery.addEventListener('peer', (event) =>
+      options.onLanPeer(event.detail.id.toString(), event.detail.multiaddrs.map(String)),
+    );
+    return discovery;
+  };
 }
 
 function announceFilterFor(hiddenCidrs: string[]): (addresses: Multiaddr[]) => Multiaddr[] {
@@ -81,7 +97,7 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
     connectionEncrypters: [noise()],
     // Presence keepalives already exercise every member connection; yamux pings would double them.
     streamMuxers: [yamux({ enableKeepAlive: false })],
-    peerDiscovery: options.mdns ? [mdns({ serviceTag: options.mdnsTag, interval: 5_000 })] : [],
+    peerDiscovery: options.mdns ? [lanDiscovery(options)] : [],
     connectionManager: {
       maxConnections: 512,
       inboundConnectionThreshold: 1_000,

@@ -1,6 +1,6 @@
 import type { GossipsubMessage, Message } from '@libp2p/gossipsub';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
-import type { PeerId, PeerInfo, PrivateKey, Stream, StreamHandler } from '@libp2p/interface';
+import type { PeerId, PrivateKey, Stream, StreamHandler } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { LevelDatastore } from 'datastore-level';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import type { DhtMode } from '../config/config.ts';
 import type { NetworkKeys } from '../token/index.ts';
 import { sleep } from '../shared/sleep.ts';
 import { Admission } from './admission.ts';
+import { DiscoveryInbox } from './discovery-inbox.ts';
 import { Dialer } from './dialer.ts';
 import { createLibp2pNode, type MeshLibp2p } from './libp2p-node.ts';
 import { MemberTable, type MemberView } from './member-table.ts';
@@ -63,10 +64,15 @@ export class Mesh {
   private readonly datastore: LevelDatastore;
   private readonly options: MeshOptions;
   private readonly now: () => number;
-  /** Peers discovered before libp2p finished starting (undefined once started). */
-  private discoveredWhileStarting: Map<string, string[]> | undefined = new Map();
+  private readonly lanPeers: DiscoveryInbox;
 
-  private constructor(libp2p: MeshLibp2p, datastore: LevelDatastore, options: MeshOptions) {
+  private constructor(
+    libp2p: MeshLibp2p,
+    datastore: LevelDatastore,
+    lanPeers: DiscoveryInbox,
+    options: MeshOptions,
+  ) {
+    this.lanPeers = lanPeers;
     this.libp2p = libp2p;
     this.datastore = datastore;
     this.options = options;
@@ -109,6 +115,7 @@ export class Mesh {
   static async create(options: MeshOptions): Promise<Mesh> {
     const datastore = new LevelDatastore(join(options.dataDir, 'peerstore'));
     await datastore.open();
+    const lanPeers = new DiscoveryInbox();
     const libp2p = await createLibp2pNode({
       privateKey: options.privateKey,
       datastore,
@@ -119,20 +126,17 @@ export class Mesh {
       networkPrefix: options.keys.topicPrefix,
       mdnsTag: `_km-${options.keys.fingerprint}._udp.local`,
       hiddenCidrs: options.hiddenCidrs ?? [],
+      onLanPeer: lanPeers.deliver,
     });
-    return new Mesh(libp2p, datastore, options);
+    return new Mesh(libp2p, datastore, lanPeers, options);
   }
 
   async start(): Promise<void> {
     await this.admission.start();
     await this.presence.start();
-    // mDNS answers our first query while libp2p is still starting: keep them for after.
-    this.libp2p.addEventListener('peer:discovery', this.onDiscovery);
     await this.libp2p.start();
     this.table.setSelfAddresses(this.addresses());
-    const early = this.discoveredWhileStarting ?? new Map<string, string[]>();
-    this.discoveredWhileStarting = undefined;
-    for (const [peerId, addresses] of early) this.dialDiscovered(peerId, addresses);
+    this.lanPeers.open((peerId, addresses) => this.dialDiscovered(peerId, addresses));
     this.libp2p.addEventListener('self:peer:update', this.onSelfUpdate);
     this.presence.onChange(() => this.dialer.sweep());
     this.dialer.start();
@@ -140,7 +144,7 @@ export class Mesh {
   }
 
   async stop(): Promise<void> {
-    this.libp2p.removeEventListener('peer:discovery', this.onDiscovery);
+    this.lanPeers.close();
     this.libp2p.removeEventListener('self:peer:update', this.onSelfUpdate);
     this.dialer.stop();
     await this.rendezvous?.stop();
@@ -294,13 +298,6 @@ export class Mesh {
   private isMemberOrSelf(peerId: string): boolean {
     return peerId === this.peerId || this.table.has(peerId);
   }
-
-  private readonly onDiscovery = (event: CustomEvent<PeerInfo>): void => {
-    const peerId = event.detail.id.toString();
-    const addresses = event.detail.multiaddrs.map(String);
-    if (this.discoveredWhileStarting !== undefined) this.discoveredWhileStarting.set(peerId, addresses);
-    else this.dialDiscovered(peerId, addresses);
-  };
 
   private readonly onSelfUpdate = (): void => {
     this.table.setSelfAddresses(this.addresses());
