@@ -41,12 +41,14 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 500));
   const latencies: number[] = [];
   const firstHop: number[] = [];
+  const acknowledged: number[] = [];
   let lost = 0;
   for (let i = 0; i < puts; i += 1) {
     const writer = daemons[Math.floor(Math.random() * n)]!;
     const key = `k${i}`;
     const started = performance.now();
     await writer.api.post('/ledger/put', { bucket: 'prop', key, value: { i } });
+    acknowledged.push(performance.now() - started);
     const deadline = started + 10_000;
     while ((seen.get(key)?.length ?? 0) < n && performance.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 2));
@@ -74,6 +76,11 @@ try {
           max: round(Math.max(...latencies)),
         },
         writerOwnWatchMs: { p50: round(percentile(firstHop, 50)) },
+        // Put call -> answer: signed and fsynced (the writer starts its gossip before answering).
+        putAcknowledgedMs: {
+          p50: round(percentile(acknowledged, 50)),
+          p99: round(percentile(acknowledged, 99)),
+        },
         notVisibleEverywhereWithin10s: lost,
         cores: cpus().length,
         loadAverageAtEnd: loadAverage(),
