@@ -1,4 +1,5 @@
 import {
+  electorsOf,
   evaluate,
   initiationDelayMs,
   hasQuorum,
@@ -91,22 +92,6 @@ export function runOurs(scenario: Scenario): RunResult {
     return time - scenario.boot[self]!;
   };
 
-  const aliveFor = (self: number, other: number, time: number): number => {
-    if (self === other) return time - scenario.boot[self]!;
-    const heard = scenario.heardAt(self, other);
-    const p = scenario.partition;
-    // Across a healed cut, presence returns when the partition ends.
-    const since =
-      p !== undefined &&
-      scenario.side[self] !== scenario.side[other] &&
-      heard < p.end &&
-      time >= p.end &&
-      heard >= p.start
-        ? p.end
-        : heard;
-    return time - since;
-  };
-
   const record = (author: number, vote: VoteRecord, at: number): void => {
     const id = votes.length;
     votes.push({ author, record: vote, at });
@@ -115,10 +100,7 @@ export function runOurs(scenario: Scenario): RunResult {
     let tally = tallies.get(hash);
     if (tally === undefined)
       tallies.set(hash, (tally = { proposal, base: vote.base, voters: new Set(), committed: false }));
-    const electors =
-      proposal.baseHash === null
-        ? proposal.members.map((m) => m.peerId)
-        : (vote.base?.proposal.committee ?? []);
+    const electors = electorsOf(proposal, vote.base);
     if (electors.includes(ids[author]!)) tally.voters.add(ids[author]!);
     if (!tally.committed && hasQuorum(proposal, tally.base, tally.voters)) {
       tally.committed = true;
@@ -159,22 +141,33 @@ export function runOurs(scenario: Scenario): RunResult {
   const inputOf = (i: number, time: number, full: boolean) => {
     const alive: Array<{ peerId: string; name: string }> = [];
     const records = new Map<string, VoteRecord>();
+    // When this node first held a record of each author (its first record is not always the
+    // first to arrive: a lost hello comes after the vote).
+    const knownAt = new Map<string, number>();
     if (full) {
       for (let j = 0; j < n; j++)
         if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
-      for (let j = 0; j < n; j++)
-        if (helloAt[j]! <= time && scenario.arrival(j, i, helloAt[j]!, HELLO) <= time)
-          records.set(ids[j]!, helloRecord[j]!);
+      for (let j = 0; j < n; j++) {
+        if (helloAt[j]! > time) continue;
+        const at = scenario.arrival(j, i, helloAt[j]!, HELLO);
+        if (at > time) continue;
+        records.set(ids[j]!, helloRecord[j]!);
+        knownAt.set(ids[j]!, at);
+      }
     } else {
       alive.push({ peerId: ids[i]!, name: ids[i]! });
       if (helloAt[i]! <= time) records.set(ids[i]!, helloRecord[i]!);
     }
     for (let id = 0; id < votes.length; id++) {
       const vote = votes[id]!;
-      if (vote.at <= time && scenario.arrival(vote.author, i, vote.at, id) <= time)
-        records.set(ids[vote.author]!, vote.record);
+      if (vote.at > time) continue;
+      const at = scenario.arrival(vote.author, i, vote.at, id);
+      if (at > time) continue;
+      const author = ids[vote.author]!;
+      records.set(author, vote.record);
+      knownAt.set(author, Math.min(at, knownAt.get(author) ?? Infinity));
     }
-    return { alive, records };
+    return { alive, records, knownAt };
   };
 
   const step = (i: number, time: number): void => {
@@ -207,11 +200,13 @@ export function runOurs(scenario: Scenario): RunResult {
         overrides: new Map(),
         alive: input.alive,
         unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
-        aliveForMs: (peerId) => aliveFor(i, indexOf.get(peerId)!, time),
-        matureMs: params.matureMs,
+        recordKnownForMs: (peerId) => time - (input.knownAt.get(peerId) ?? time),
+        syncWindowMs: params.syncWindowMs,
+        now: time,
         settled,
         known: known[i],
       });
+      if (outcome.recheckInMs !== undefined) queue.push(time + outcome.recheckInMs, i);
       // The decision it just learnt makes it an elector: evaluate again with everything.
       if (full || !elector(outcome.committed)) break;
       full = true;

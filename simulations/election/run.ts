@@ -3,7 +3,7 @@
  * of Kairos' algorithm on the same network. Prints one JSON object.
  *
  *   npx node simulations/election/run.ts [--runs N] [--nodes N] [--seed S] [--model ours|kairos|both]
- *     [--minimum-nodes M] [--masters K] [--boot-spread MS] [--partition-rate P] [--crash-rate P] [--loss P] [--mature MS]
+ *     [--minimum-nodes M] [--masters K] [--boot-spread MS] [--partition-rate P] [--crash-rate P] [--loss P] [--sync-window MS]
  *     [--partition-start after-quorum|boot] [--partition-max MS]
  */
 import { parseArgs } from 'node:util';
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     'partition-max': { type: 'string' },
     'crash-rate': { type: 'string' },
     loss: { type: 'string' },
-    mature: { type: 'string' },
+    'sync-window': { type: 'string' },
   },
 });
 
@@ -42,7 +42,7 @@ const params: SimParams = {
   partitionMaxMs: number(values['partition-max'], DEFAULT_PARAMS.partitionMaxMs),
   crashRate: number(values['crash-rate'], DEFAULT_PARAMS.crashRate),
   loss: number(values.loss, DEFAULT_PARAMS.loss),
-  matureMs: number(values.mature, DEFAULT_PARAMS.matureMs),
+  syncWindowMs: number(values['sync-window'], DEFAULT_PARAMS.syncWindowMs),
 };
 const runs = number(values.runs, 100);
 const seed = number(values.seed, 1);

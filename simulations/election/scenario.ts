@@ -27,8 +27,11 @@ export interface SimParams {
   partitionMaxMs: number;
   /** Chance each node crashes (for good) at a random time after it boots. */
   crashRate: number;
-  /** A node alive this long in a view is mature: it comes first as bootstrap init master. */
-  matureMs: number;
+  /**
+   * The bootstrap vote waits until every elector's record has been visible this long: the
+   * longest a record takes to reach a connected node (delay, or a loss repaired by anti-entropy).
+   */
+  syncWindowMs: number;
   /** Presence TTL: a node unheard for this long is no longer alive. */
   ttlMs: number;
   tickMs: number;
@@ -53,7 +56,7 @@ export const DEFAULT_PARAMS: SimParams = {
   partitionStart: 'after-quorum',
   partitionMaxMs: 8_000,
   crashRate: 0.02,
-  matureMs: 4_000,
+  syncWindowMs: 2_000 + 150,
   ttlMs: 4_000,
   tickMs: 1_000,
   settleMs: 500,

@@ -1,5 +1,12 @@
-import { compareByRank, proposalHash } from './hash.ts';
-import { bootstrapProposal, nextProposal, type Candidate } from './planner.ts';
+import { proposalHash } from './hash.ts';
+import {
+  bootstrapElectors,
+  bootstrapInitMaster,
+  bootstrapProposal,
+  nextProposal,
+  type Candidate,
+  type KnownNode,
+} from './planner.ts';
 import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
 
 /**
@@ -11,16 +18,14 @@ import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
  * only with a majority of the committee fixed by the decision it replaces (every vote names that
  * base), so two majorities always share a voter; an epoch is abandoned only when its own votes
  * prove that no proposal can reach a majority any more. Epoch 1 has no earlier decision: its
- * quorum is a majority of the proposal's own members (at least a majority of `minimumNodes`)
- * including the init master it names. Its members are the founders — the mature nodes (alive
- * for `matureMs`) once there are `minimumNodes` of them, else every alive node — and its init
- * master is the best-ranked founder by peer id: both from presence alone, see
- * `bootstrapProposal`. The init master proposes; the others vote for a bootstrap proposal they
- * are members of. Nobody votes in epoch 1 while the nodes it knows from the ledger that are
- * neither alive nor lost (unseen for less than the master grace) are at least half as many as
- * the alive ones: they may be the other side of a cut, voting there. That is exact when the
- * nodes that bootstrap are `minimumNodes` (Consul's bootstrap_expect); with more, see
- * simulations/election.
+ * electorate is the first `minimumNodes` nodes by first-publish time (`VoteRecord.since`), named
+ * in the proposal, and it commits with a majority of them including the init master it names.
+ * A node votes only for a proposal naming the electorate it computes itself, and only once every
+ * elector's record has been visible for `syncWindowMs`: a record published earlier than theirs
+ * reaches every node within that window, so nodes that agree on the window agree on the
+ * electorate, and two majorities of one electorate share a voter — across cuts, late boots and
+ * crashes alike. What no protocol can join, two networks booting wholly apart, is described in
+ * bench/README.md.
  */
 
 export interface ElectionSettings {
@@ -43,18 +48,20 @@ export interface ElectionInput {
   /** The presence view, self included. */
   alive: ReadonlyArray<{ peerId: string; name: string }>;
   /**
-   * How long a node that is not alive has been unseen (ms); past `masterGraceMs` it is lost.
-   * Before the bootstrap, a node with a record that is neither alive nor lost blocks the vote.
+   * How long a node that is not alive has been unseen (ms); past `masterGraceMs` it is lost
+   * (and no longer a bootstrap elector).
    */
   unseenForMs: (peerId: string) => number;
-  /** How long an alive node has been alive in this view (ms; for self, since it started). */
-  aliveForMs: (peerId: string) => number;
+  /** How long this node has held a record of `peerId` (ms). */
+  recordKnownForMs: (peerId: string) => number;
   /**
-   * A node alive this long (ms) is mature: a bootstrap proposal is made of mature nodes once
-   * there are `minimumNodes` of them, so nodes that boot (or appear across a cut) meanwhile
-   * never swell its quorum. About the presence TTL: stale presence cannot outlast it.
+   * The time within which a ledger record reaches every node (gossip, a lost message repaired
+   * by anti-entropy, a fresh node's first sync): the bootstrap vote waits until every elector's
+   * record has been visible this long, so no record published before theirs can still arrive.
    */
-  matureMs: number;
+  syncWindowMs: number;
+  /** This node's clock (ms): its first record's `since`. */
+  now: number;
   /** Enough nodes have been alive for the settle time (only gates the epoch-1 vote). */
   settled: boolean;
   /** The highest decision this node already saw committed (monotonic across calls). */
@@ -85,6 +92,8 @@ export interface ElectionOutcome {
   write?: VoteRecord;
   /** True when `write` is a vote for a proposal another node already voted for. */
   adopted?: boolean;
+  /** Evaluate again after this long (ms): a wait on time alone, which no ledger change ends. */
+  recheckInMs?: number;
   status: ElectionStatus;
 }
 
@@ -92,11 +101,21 @@ export function majority(size: number): number {
   return Math.floor(size / 2) + 1;
 }
 
-/** Votes a proposal needs: a majority of the base committee, or at bootstrap of its members. */
+/**
+ * Who may vote for a proposal: the committee of the decision it replaces, or at bootstrap its
+ * electors (its members in proposals written before electors existed).
+ */
+export function electorsOf(proposal: Proposal, base: Decision | undefined): readonly string[] {
+  if (proposal.baseHash === null) return proposal.electors ?? proposal.members.map((member) => member.peerId);
+  return base?.proposal.committee ?? [];
+}
+
+/** Votes a proposal needs: a majority of its electors (at bootstrap, at least of `minimumNodes`). */
 export function quorumOf(proposal: Proposal, base: Decision | undefined): number {
-  if (proposal.baseHash === null)
-    return Math.max(majority(proposal.minimumNodes), majority(proposal.members.length));
-  return majority(base?.proposal.committee.length ?? 0);
+  const electors = electorsOf(proposal, base).length;
+  return proposal.baseHash === null
+    ? Math.max(majority(proposal.minimumNodes), majority(electors))
+    : majority(electors);
 }
 
 interface Tally {
@@ -123,9 +142,7 @@ function tallies(records: ReadonlyMap<string, VoteRecord>): Map<string, Tally> {
 }
 
 function isElector(peerId: string, tally: Tally): boolean {
-  if (tally.proposal.baseHash === null)
-    return tally.proposal.members.some((member) => member.peerId === peerId);
-  return tally.base?.proposal.committee.includes(peerId) ?? false;
+  return electorsOf(tally.proposal, tally.base).includes(peerId);
 }
 
 function isCommitted(tally: Tally): boolean {
@@ -188,20 +205,6 @@ function viewOf(input: ElectionInput): { alive: Candidate[]; modes: Map<string, 
   return { alive, modes };
 }
 
-/** Nodes with a record (and a role) that are neither alive now nor lost: perhaps cut off. */
-function absentNodes(input: ElectionInput, modes: ReadonlyMap<string, RoleMode>): string[] {
-  const aliveIds = new Set(input.alive.map((node) => node.peerId));
-  const absent: string[] = [];
-  for (const peerId of input.records.keys())
-    if (
-      !aliveIds.has(peerId) &&
-      modes.get(peerId) !== 'none' &&
-      input.unseenForMs(peerId) <= input.settings.masterGraceMs
-    )
-      absent.push(peerId);
-  return absent;
-}
-
 function record(
   input: ElectionInput,
   vote?: { proposal: Proposal; hash: string; base?: Decision },
@@ -213,11 +216,24 @@ function record(
     v: 1,
     name: input.selfName,
     mode: input.selfMode,
+    since: previous?.since ?? firstSince(input),
     epoch,
     ...(kept?.hash === undefined ? {} : { hash: kept.hash }),
     ...(kept?.proposal === undefined ? {} : { proposal: kept.proposal }),
     ...(kept?.base === undefined ? {} : { base: kept.base }),
   };
+}
+
+/**
+ * A first record's `since`: now, or just after the latest `since` this node knows when its
+ * clock is behind, so a node that synced before publishing never counts as older than the
+ * nodes it already knew (clock skew cannot put it into an electorate retroactively).
+ */
+function firstSince(input: ElectionInput): number {
+  let latest = -Infinity;
+  for (const record of input.records.values())
+    if (record.since !== undefined && record.since > latest) latest = record.since;
+  return Math.max(input.now, latest + 1);
 }
 
 /** Picks the proposal with the most votes, then the lowest hash. */
@@ -237,12 +253,35 @@ export function evaluate(input: ElectionInput): ElectionOutcome {
   const own = input.records.get(input.self);
   // The first record (or a changed mode or name) is written before anything else: peers only
   // count a node whose mode they can see.
-  const needsRecord = own === undefined || own.mode !== input.selfMode || own.name !== input.selfName;
+  const needsRecord =
+    own === undefined ||
+    own.mode !== input.selfMode ||
+    own.name !== input.selfName ||
+    own.since === undefined;
   const votes = tallies(input.records);
   const committed = latestCommitted(input.records, input.known, votes);
   const outcome = committed === undefined ? bootstrap(input, votes) : change(input, committed, votes);
   if (outcome.write === undefined && needsRecord) outcome.write = record(input);
   return { ...outcome, committed };
+}
+
+/** Nodes with a visible record, a role and a `since`, not lost: bootstrap elector candidates. */
+function knownNodes(input: ElectionInput, modes: ReadonlyMap<string, RoleMode>): KnownNode[] {
+  const aliveIds = new Set(input.alive.map((node) => node.peerId));
+  const known: KnownNode[] = [];
+  for (const [peerId, record] of input.records) {
+    const mode = modes.get(peerId);
+    if (mode === undefined || mode === 'none' || record.since === undefined) continue;
+    if (!aliveIds.has(peerId) && input.unseenForMs(peerId) > input.settings.masterGraceMs) continue;
+    known.push({ peerId, name: record.name, mode, since: record.since });
+  }
+  return known;
+}
+
+function voting(message: string, votes?: number, quorum?: number): ElectionOutcome {
+  return {
+    status: { phase: 'voting', message, epoch: 1, ...(votes === undefined ? {} : { votes, quorum }) },
+  };
 }
 
 function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOutcome {
@@ -252,140 +291,71 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   const selfMode = view.modes.get(input.self) ?? input.selfMode;
   const own = input.records.get(input.self);
   const waiting = `${eligible.length} of ${minimumNodes} nodes alive`;
+  const settling = (message: string): ElectionOutcome => ({
+    status: { phase: 'settling', message: `${eligible.length} nodes alive; ${message}` },
+  });
   if (selfMode === 'none')
     return { status: { phase: 'not-participating', message: `role none; ${waiting}` } };
   if (own !== undefined && own.epoch >= 1) {
     const mine = own.hash === undefined ? undefined : votes.get(own.hash);
     const quorum = mine === undefined ? 0 : quorumOf(mine.proposal, undefined);
     const count = mine?.voters.size ?? 0;
-    return {
-      status: {
-        phase: 'voting',
-        message: `epoch 1: ${count} of ${quorum} votes for the proposal this node voted for`,
-        epoch: 1,
-        votes: count,
-        quorum,
-      },
-    };
+    return voting(`epoch 1: ${count} of ${quorum} votes for the proposal this node voted for`, count, quorum);
   }
   if (eligible.length < minimumNodes) return { status: { phase: 'waiting-for-nodes', message: waiting } };
   if (own === undefined) return { status: { phase: 'settling', message: 'publishing this node first' } };
-  if (!input.settled)
+  if (!input.settled) return settling('settling before the bootstrap vote');
+  const electors = bootstrapElectors(knownNodes(input, view.modes), minimumNodes);
+  if (electors.length < minimumNodes)
+    return settling(`${electors.length} of ${minimumNodes} electors known (records of eligible nodes)`);
+  const fresh = electors.find((node) => input.recordKnownForMs(node.peerId) < input.syncWindowMs);
+  if (fresh !== undefined)
+    return {
+      ...settling(
+        `electors ${electors.map((node) => node.name).join(', ')}: waiting ${input.syncWindowMs} ms after the record of ${fresh.name} for any earlier one`,
+      ),
+      recheckInMs: input.syncWindowMs - input.recordKnownForMs(fresh.peerId),
+    };
+  const init = bootstrapInitMaster(electors, eligible, masterTarget);
+  if (init === undefined)
     return {
       status: {
-        phase: 'settling',
-        message: `${eligible.length} nodes alive; settling before the bootstrap vote`,
+        phase: 'no-master-candidate',
+        message: `${eligible.length} nodes alive but none may be a master (all are static workers)`,
       },
     };
-  // Two sides of a cut that know each other cannot both see fewer absent nodes than half the
-  // alive ones, so at most one side votes; a few crashed nodes do not stop a large network.
-  const absent = absentNodes(input, view.modes);
-  if (2 * absent.length >= eligible.length) {
-    const name = input.records.get(absent[0]!)?.name ?? absent[0]!;
-    return {
-      status: {
-        phase: 'settling',
-        message: `${eligible.length} nodes alive; waiting for ${absent.length} known node(s) that are not alive (${name}: cut off, or lost after ${input.settings.masterGraceMs} ms)`,
-      },
-    };
-  }
-  const alive = input.alive.map((node) => ({
-    ...node,
-    mode: view.modes.get(node.peerId),
-    aliveForMs: input.aliveForMs(node.peerId),
-  }));
-  const plan = bootstrapProposal(alive, { minimumNodes, masterTarget, matureMs: input.matureMs });
-  if (!plan.ok) {
-    if (plan.reason === 'unknown-mode') {
-      const name = input.alive.find((node) => node.peerId === plan.waitingFor)?.name ?? plan.waitingFor;
-      return {
-        status: {
-          phase: 'settling',
-          message: `${eligible.length} nodes alive; waiting for the record of ${name}, which may be the init master`,
-        },
-      };
-    }
-    return {
-      status: {
-        phase: plan.reason === 'no-master-candidate' ? 'no-master-candidate' : 'waiting-for-nodes',
-        message:
-          plan.reason === 'no-master-candidate'
-            ? `${plan.eligible} nodes alive but none may be a master (all are static workers)`
-            : waiting,
-      },
-    };
-  }
-  // A bootstrap proposal already voted for, and not provably dead, may commit: a node in it
-  // votes for it (the best-ranked init master first), a node outside it waits for it.
-  let chosen: { hash: string; proposal: Proposal; votes: number } | undefined;
-  let pending: Tally | undefined;
-  for (const tally of votes.values()) {
-    if (tally.proposal.baseHash !== null || bootstrapIsDead(input.records, tally)) continue;
-    pending ??= tally;
-    if (!tally.proposal.members.some((member) => member.peerId === input.self)) continue;
-    const candidate = { hash: tally.hash, proposal: tally.proposal, votes: tally.voters.size };
-    const order =
-      chosen === undefined ? -1 : compareByRank(candidate.proposal.initMaster, chosen.proposal.initMaster);
-    if (
-      chosen === undefined ||
-      order < 0 ||
-      (order === 0 &&
-        (candidate.votes > chosen.votes ||
-          (candidate.votes === chosen.votes && candidate.hash < chosen.hash)))
-    )
-      chosen = candidate;
-  }
-  if (chosen === undefined && pending !== undefined) {
-    const initName = pending.proposal.members.find((m) => m.peerId === pending.proposal.initMaster)?.name;
-    return {
-      status: {
-        phase: 'voting',
-        message: `${eligible.length} nodes alive; waiting for the bootstrap proposal of ${initName ?? pending.proposal.initMaster}`,
-      },
-    };
-  }
-  // Otherwise the init master of this view proposes and the others wait for its vote.
-  const init = plan.proposal.initMaster;
-  if (chosen === undefined && init === input.self) {
-    const hash = proposalHash(plan.proposal);
-    chosen = { hash, proposal: plan.proposal, votes: 0 };
-  }
-  if (chosen === undefined) {
-    const initName = view.alive.find((node) => node.peerId === init)?.name ?? init;
-    return {
-      status: {
-        phase: 'voting',
-        message: `${eligible.length} nodes alive; waiting for the init master ${initName} to propose`,
-      },
-    };
-  }
+  const initName = input.records.get(init)?.name ?? init;
+  // The init master proposes by voting; an elector votes for what the init master of its own
+  // electorate voted for. The init master votes once, so every vote naming it goes to one
+  // proposal, and two decisions would need two nodes each taken for the init master by a
+  // majority: two electorates, which the sync window rules out. Matching on the init master
+  // rather than on the whole electorate also lets an init master that proposed before a late
+  // record changed the rest of the electorate still collect its votes.
+  const initVote = input.records.get(init);
+  let chosen: { hash: string; proposal: Proposal } | undefined;
+  if (initVote !== undefined && initVote.epoch >= 1) {
+    const proposal = initVote.proposal;
+    if (proposal?.baseHash !== null || initVote.hash === undefined || proposal.initMaster !== init)
+      return voting(
+        `${eligible.length} nodes alive; the init master ${initName} voted for another bootstrap`,
+      );
+    if (!electorsOf(proposal, undefined).includes(input.self))
+      return voting(`${eligible.length} nodes alive; not an elector of the bootstrap of ${initName}`);
+    chosen = { hash: initVote.hash, proposal };
+  } else if (init === input.self) {
+    const proposal = bootstrapProposal(eligible, electors, init, { minimumNodes, masterTarget });
+    chosen = { hash: proposalHash(proposal), proposal };
+  } else if (!electors.some((node) => node.peerId === input.self))
+    return voting(`${eligible.length} nodes alive; not an elector, waiting for the bootstrap decision`);
+  if (chosen === undefined)
+    return voting(`${eligible.length} nodes alive; waiting for the init master ${initName} to propose`);
+  const count = (votes.get(chosen.hash)?.voters.size ?? 0) + 1;
   const quorum = quorumOf(chosen.proposal, undefined);
   return {
-    write: record(input, { proposal: chosen.proposal, hash: chosen.hash }),
-    adopted: chosen.votes > 0,
-    status: {
-      phase: 'voting',
-      message: `epoch 1: ${chosen.votes + 1} of ${quorum} votes`,
-      epoch: 1,
-      votes: chosen.votes + 1,
-      quorum,
-    },
+    write: record(input, chosen),
+    adopted: count > 1,
+    ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
   };
-}
-
-/**
- * True when a bootstrap proposal can never commit: its init master voted for something else, or
- * its members who have not voted could not bring it to its quorum.
- */
-export function bootstrapIsDead(records: ReadonlyMap<string, VoteRecord>, tally: Tally): boolean {
-  const init = records.get(tally.proposal.initMaster);
-  if (init !== undefined && init.epoch >= 1 && init.hash !== tally.hash) return true;
-  let undecided = 0;
-  for (const member of tally.proposal.members) {
-    const record = records.get(member.peerId);
-    if (record === undefined || record.epoch < 1) undecided++;
-  }
-  return tally.voters.size + undecided < quorumOf(tally.proposal, undefined);
 }
 
 /** True when epoch `epoch` on `base` can never commit: its own votes prove it, or a voter moved on. */

@@ -50,6 +50,7 @@ function proposalText(proposal: Proposal): string {
   const known = new Set([
     'baseHash',
     'committee',
+    'electors',
     'epoch',
     'initMaster',
     'initMasterRetired',
@@ -66,6 +67,7 @@ function proposalText(proposal: Proposal): string {
     .join(',');
   return (
     `{"baseHash":${JSON.stringify(proposal.baseHash)},"committee":${JSON.stringify(proposal.committee)},` +
+    (proposal.electors === undefined ? '' : `"electors":${JSON.stringify(proposal.electors)},`) +
     `"epoch":${proposal.epoch},"initMaster":${JSON.stringify(proposal.initMaster)},` +
     `"initMasterRetired":${proposal.initMasterRetired},"masterTarget":${proposal.masterTarget},` +
     `"members":[${members}],"minimumNodes":${proposal.minimumNodes}}`

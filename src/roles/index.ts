@@ -10,6 +10,7 @@ export type {
   VoteRecord,
 } from './types.ts';
 export {
+  electorsOf,
   evaluate,
   epochIsDead,
   hasQuorum,
@@ -24,6 +25,8 @@ export {
   type ElectionStatus,
 } from './election.ts';
 export {
+  bootstrapElectors,
+  bootstrapInitMaster,
   bootstrapProposal,
   nextProposal,
   pickCommittee,

@@ -11,20 +11,14 @@ export interface Candidate {
   mode: RoleMode;
 }
 
-/** An alive node in the bootstrap view: its mode is unknown until its record is visible. */
-export interface AliveNode {
-  peerId: string;
-  name: string;
-  mode: RoleMode | undefined;
-  /** How long it has been alive in this view (ms). */
-  aliveForMs: number;
+/** A node whose record is visible, with its first-publish time (`VoteRecord.since`). */
+export interface KnownNode extends Candidate {
+  since: number;
 }
 
 export interface BootstrapSettings {
   minimumNodes: number;
   masterTarget: number;
-  /** A node alive this long in the view is mature (see `bootstrapProposal`). */
-  matureMs: number;
 }
 
 export interface PlanView {
@@ -37,55 +31,72 @@ export interface PlanView {
   masterGraceMs: number;
 }
 
-export type BootstrapPlan =
-  | { ok: true; proposal: Proposal }
-  | { ok: false; reason: 'too-few-nodes' | 'no-master-candidate'; eligible: number }
-  | { ok: false; reason: 'unknown-mode'; eligible: number; waitingFor: string };
-
 /**
- * The nodes a bootstrap proposal is made of: the mature ones (alive for `matureMs` in this
- * view) once at least `minimumNodes` are, else every alive node (presence alone decides).
- * Once the network is older than `matureMs`, only nodes that were alive before a cut or a boot
- * wave can be in it, so nodes booting meanwhile never swell a quorum; they join at the next
- * epoch. Unknown-mode and `none` nodes are kept here: they may block the choice.
+ * The bootstrap electorate: the first `minimumNodes` of `known` by first-publish time, ties by
+ * rank. Every node that holds the same records computes the same set, whatever it sees alive
+ * and however many nodes booted later (their `since` is later): so two bootstrap proposals
+ * never have disjoint majorities. A bounded insertion list: `known` may hold 10,000 nodes.
  */
-function foundersOf(alive: readonly AliveNode[], settings: BootstrapSettings): readonly AliveNode[] {
-  const mature = alive.filter((node) => node.aliveForMs >= settings.matureMs);
-  return mature.length >= settings.minimumNodes ? mature : alive;
+export function bootstrapElectors(known: readonly KnownNode[], minimumNodes: number): KnownNode[] {
+  const before = (a: KnownNode, b: KnownNode): boolean =>
+    a.since !== b.since ? a.since < b.since : compareByRank(a.peerId, b.peerId) < 0;
+  const first: KnownNode[] = [];
+  for (const node of known) {
+    if (first.length === minimumNodes && !before(node, first[first.length - 1]!)) continue;
+    let index = first.length;
+    while (index > 0 && before(node, first[index - 1]!)) index--;
+    first.splice(index, 0, node);
+    if (first.length > minimumNodes) first.pop();
+  }
+  return first;
 }
 
 /**
- * The epoch-1 proposal from one node's view. Its members are the founders (`foundersOf`); its
- * init master is the best-ranked (peer id hash) founder that may be a master — a static master
- * when static masters alone meet the target — named only once the mode of every founder ranked
- * before it is known: rank and age come from presence alone, so a missing record can delay the
- * choice but never make two nodes each believe they come first. Masters: static masters, the
- * init master, then `auto` founders by rank until the target is met.
+ * The init master of a bootstrap: the best-ranked elector that may be a master, else the
+ * best-ranked alive node that may — a static master when static masters alone meet the target.
+ * Only the electors commit, so views that disagree on it cost time, never safety; it depends
+ * on the electors alone unless static masters or static workers decide.
  */
-export function bootstrapProposal(alive: readonly AliveNode[], settings: BootstrapSettings): BootstrapPlan {
-  const eligibleCount = alive.filter((node) => node.mode !== undefined && node.mode !== 'none').length;
-  if (eligibleCount < settings.minimumNodes)
-    return { ok: false, reason: 'too-few-nodes', eligible: eligibleCount };
-  const founders = [...foundersOf(alive, settings)].sort((a, b) => compareByRank(a.peerId, b.peerId));
-  const eligible = founders.filter(
-    (node): node is AliveNode & Candidate => node.mode !== undefined && node.mode !== 'none',
+export function bootstrapInitMaster(
+  electors: readonly Candidate[],
+  alive: readonly Candidate[],
+  masterTarget: number,
+): string | undefined {
+  const staticMasters = new Set(
+    [...electors, ...alive].filter((node) => node.mode === 'master').map((node) => node.peerId),
   );
-  if (eligible.length < settings.minimumNodes)
-    return { ok: false, reason: 'too-few-nodes', eligible: eligible.length };
-  const staticMasters = eligible.filter((node) => node.mode === 'master');
-  const capable = (mode: RoleMode): boolean =>
-    mode === 'master' || (mode === 'auto' && staticMasters.length < settings.masterTarget);
-  let initMaster: string | undefined;
-  for (const node of founders) {
-    if (node.mode === undefined)
-      return { ok: false, reason: 'unknown-mode', eligible: eligibleCount, waitingFor: node.peerId };
-    if (capable(node.mode)) {
-      initMaster = node.peerId;
-      break;
-    }
-  }
-  if (initMaster === undefined) return { ok: false, reason: 'no-master-candidate', eligible: eligibleCount };
-  const masters = new Set([initMaster, ...staticMasters.map((node) => node.peerId)]);
+  const pick = (nodes: readonly Candidate[]): string | undefined => {
+    let best: string | undefined;
+    for (const node of nodes)
+      if (
+        (node.mode === 'master' || (node.mode === 'auto' && staticMasters.size < masterTarget)) &&
+        (best === undefined || compareByRank(node.peerId, best) < 0)
+      )
+        best = node.peerId;
+    return best;
+  };
+  return pick(electors) ?? pick(alive);
+}
+
+/**
+ * The epoch-1 proposal from one node's view: every alive eligible node with a visible record is
+ * a member (so most nodes have their role at once), the electors commit it, `initMaster` as
+ * `bootstrapInitMaster`. Masters: static masters, the init master, then `auto` members by rank
+ * until the target is met.
+ */
+export function bootstrapProposal(
+  alive: readonly Candidate[],
+  electors: readonly Candidate[],
+  initMaster: string,
+  settings: BootstrapSettings,
+): Proposal {
+  const eligible = alive
+    .filter((node) => node.mode !== 'none')
+    .sort((a, b) => compareByRank(a.peerId, b.peerId));
+  const masters = new Set([
+    initMaster,
+    ...eligible.filter((node) => node.mode === 'master').map((node) => node.peerId),
+  ]);
   for (const node of eligible) {
     if (masters.size >= settings.masterTarget) break;
     if (node.mode === 'auto') masters.add(node.peerId);
@@ -99,17 +110,15 @@ export function bootstrapProposal(alive: readonly AliveNode[], settings: Bootstr
   );
   const aliveIds = new Set(eligible.map((node) => node.peerId));
   return {
-    ok: true,
-    proposal: {
-      epoch: 1,
-      baseHash: null,
-      initMaster,
-      initMasterRetired: false,
-      masterTarget: settings.masterTarget,
-      minimumNodes: settings.minimumNodes,
-      members,
-      committee: pickCommittee(members, [], aliveIds, () => false),
-    },
+    epoch: 1,
+    baseHash: null,
+    initMaster,
+    initMasterRetired: false,
+    masterTarget: settings.masterTarget,
+    minimumNodes: settings.minimumNodes,
+    members,
+    committee: pickCommittee(members, [], aliveIds, () => false),
+    electors: electors.map((node) => node.peerId).sort(),
   };
 }
 
@@ -244,6 +253,6 @@ function sameMembers(a: readonly Assignment[], b: readonly Assignment[]): boolea
   );
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((item, index) => item === b[index]);
 }

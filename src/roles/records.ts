@@ -16,12 +16,14 @@ const proposalSchema = z.object({
     z.object({ peerId: z.string().min(1), name: z.string(), role: z.enum(['master', 'worker']) }),
   ),
   committee: z.array(z.string().min(1)),
+  electors: z.array(z.string().min(1)).optional(),
 });
 const decisionSchema = z.object({ hash: z.string(), proposal: proposalSchema });
 const voteSchema = z.object({
   v: z.literal(1),
   name: z.string(),
   mode: roleMode,
+  since: z.number().finite().optional(),
   epoch: z.number().int().nonnegative(),
   hash: z.string().optional(),
   proposal: proposalSchema.optional(),

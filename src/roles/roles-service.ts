@@ -59,11 +59,11 @@ export interface RolesServiceOptions {
    */
   settleMs?: number;
   /**
-   * A node alive this long is mature: once `minimumNodes` are, a bootstrap proposal is made of
-   * mature nodes only, so nodes that boot or reappear meanwhile never swell its quorum. The
-   * presence TTL (default 15000 ms): stale presence across a cut cannot outlast it.
+   * How long a ledger record takes to reach every node (gossip, or a new peer's first sync):
+   * the bootstrap vote waits until every elector's record has been visible this long
+   * (default 1000 ms; see `ElectionInput.syncWindowMs`).
    */
-  matureMs?: number;
+  syncWindowMs?: number;
   /** Re-evaluation period, for grace timers (default 1000 ms). */
   tickMs?: number;
   /** Committee member i waits i × this before proposing a change of its own (default 250 ms). */
@@ -125,7 +125,8 @@ export class RolesService {
   private known: Decision | undefined;
   private status: ElectionStatus = { phase: 'waiting-for-nodes', message: 'starting' };
   private readonly lastSeen = new Map<string, number>();
-  private readonly aliveSince = new Map<string, number>();
+  /** When this node first held each author's vote record. */
+  private readonly recordSince = new Map<string, number>();
   private startedAt = 0;
   private quorumSince: number | undefined;
   private initiation: { hash: string; since: number } | undefined;
@@ -259,15 +260,12 @@ export class RolesService {
     const { self, config, kv } = this.options;
     const alive = this.options.membership.alive();
     for (const member of alive) this.lastSeen.set(member.peerId, now);
-    const aliveIds = new Set(alive.map((member) => member.peerId));
-    for (const peerId of this.aliveSince.keys()) if (!aliveIds.has(peerId)) this.aliveSince.delete(peerId);
-    for (const peerId of aliveIds) if (!this.aliveSince.has(peerId)) this.aliveSince.set(peerId, now);
-    this.aliveSince.set(self.peerId, this.startedAt);
     if (alive.length < config.minimumNodes) this.quorumSince = undefined;
     else this.quorumSince ??= now;
     const settleMs = this.options.settleMs ?? 500;
     const settled = this.quorumSince !== undefined && now - this.quorumSince >= settleMs;
     const records = this.records();
+    for (const peerId of records.keys()) if (!this.recordSince.has(peerId)) this.recordSince.set(peerId, now);
     const outcome = evaluate({
       self: self.peerId,
       selfName: self.name,
@@ -281,8 +279,9 @@ export class RolesService {
       overrides: this.overrides(),
       alive,
       unseenForMs: (peerId) => this.unseenForMs(peerId),
-      aliveForMs: (peerId) => now - (this.aliveSince.get(peerId) ?? now),
-      matureMs: this.options.matureMs ?? 15_000,
+      recordKnownForMs: (peerId) => now - (this.recordSince.get(peerId) ?? now),
+      syncWindowMs: this.options.syncWindowMs ?? 1000,
+      now,
       settled,
       known: this.known,
     });
@@ -295,6 +294,7 @@ export class RolesService {
     this.known = outcome.committed;
     this.status = outcome.status;
     if (!settled && this.quorumSince !== undefined) this.scheduleAt(this.quorumSince + settleMs);
+    if (outcome.recheckInMs !== undefined) this.scheduleAt(now + outcome.recheckInMs);
 
     let write = outcome.write;
     const previousEpoch = records.get(self.peerId)?.epoch ?? 0;

@@ -30,6 +30,12 @@ export interface Proposal {
   members: Assignment[];
   /** The voters of the next epoch, sorted: a majority of them commits the next decision. */
   committee: string[];
+  /**
+   * Epoch 1 only: the bootstrap electorate, sorted — the first `minimumNodes` nodes by
+   * first-publish time; a majority of them commits. Absent in proposals written before it
+   * existed, whose electorate was their members.
+   */
+  electors?: string[];
 }
 
 /** A proposal that a quorum voted for. */
@@ -47,6 +53,11 @@ export interface VoteRecord {
   v: 1;
   name: string;
   mode: RoleMode;
+  /**
+   * When the node first published (ms, its own clock, raised above every `since` it knew then):
+   * the bootstrap electorate is the first `minimumNodes` by this. Absent in older records.
+   */
+  since?: number;
   /** 0 until the node votes. */
   epoch: number;
   hash?: string;
