@@ -84,6 +84,14 @@ export function runOurs(scenario: Scenario): RunResult {
     if (reach !== undefined) queue.push(reach, i);
   }
 
+  /** Presence first heard across a cut only once it healed (`Scenario.alive`). */
+  const heardDuringView = (self: number, other: number, heard: number): boolean => {
+    const p = scenario.partition;
+    return (
+      p === undefined || scenario.side[self] === scenario.side[other] || heard < p.start || heard >= p.end
+    );
+  };
+
   const unseenFor = (self: number, other: number, time: number): number => {
     if (scenario.crash[other]! <= time) return time - scenario.crash[other]!;
     const p = scenario.partition;
@@ -140,6 +148,7 @@ export function runOurs(scenario: Scenario): RunResult {
    */
   const inputOf = (i: number, time: number, full: boolean) => {
     const alive: Array<{ peerId: string; name: string }> = [];
+    const unrecorded: Array<{ peerId: string; name: string; heardForMs: number }> = [];
     const records = new Map<string, VoteRecord>();
     // When this node first held a record of each author (its first record is not always the
     // first to arrive: a lost hello comes after the vote).
@@ -167,7 +176,13 @@ export function runOurs(scenario: Scenario): RunResult {
       records.set(author, vote.record);
       knownAt.set(author, Math.min(at, knownAt.get(author) ?? Infinity));
     }
-    return { alive, records, knownAt };
+    if (full)
+      for (let j = 0; j < n; j++) {
+        const heard = j === i ? Infinity : scenario.heardAt(i, j);
+        if (heard <= time && !records.has(ids[j]!) && heardDuringView(i, j, heard))
+          unrecorded.push({ peerId: ids[j]!, name: ids[j]!, heardForMs: time - heard });
+      }
+    return { alive, records, knownAt, unrecorded };
   };
 
   const step = (i: number, time: number): void => {
@@ -203,6 +218,7 @@ export function runOurs(scenario: Scenario): RunResult {
         recordKnownForMs: (peerId) => time - (input.knownAt.get(peerId) ?? time),
         syncWindowMs: params.syncWindowMs,
         now: time,
+        unrecorded: input.unrecorded,
         settled,
         known: known[i],
       });

@@ -25,6 +25,7 @@ function input(overrides: Partial<ElectionInput> & { self: string }): ElectionIn
     recordKnownForMs: () => 60_000,
     syncWindowMs: 1000,
     now: 0,
+    unrecorded: [],
     settled: true,
     ...overrides,
   };
@@ -246,6 +247,27 @@ describe('bootstrap rule: electors by first publish, a sync window, the init mas
     );
   });
 
+  it('waits for the record of a node heard alive before the electors were known', () => {
+    const records = new Map(['a', 'b', 'c'].map((peerId, index) => [peerId, hello(peerId, 'auto', index)]));
+    const alive = ['a', 'b', 'c'].map((peerId) => ({ peerId, name: peerId }));
+    for (const self of ['a', 'b', 'c']) {
+      // `x` was heard 5 s ago (its record hidden, say by a cut), the electors' records 2 s ago.
+      const base = input({ self, records, alive, recordKnownForMs: () => 2000 });
+      const heardEarlier = evaluate({ ...base, unrecorded: [{ peerId: 'x', name: 'x', heardForMs: 5000 }] });
+      expect(heardEarlier.write).toBeUndefined();
+      expect(heardEarlier.status.message).toMatch(/record of x/);
+      // Heard after they were known, or lost past the grace: it cannot change the electors.
+      const later = evaluate({ ...base, unrecorded: [{ peerId: 'x', name: 'x', heardForMs: 1000 }] });
+      const lost = evaluate({
+        ...base,
+        unrecorded: [{ peerId: 'x', name: 'x', heardForMs: 5000 }],
+        unseenForMs: () => 120_000,
+      });
+      expect(later.status.message).not.toMatch(/record of x/);
+      expect(lost.status.message).not.toMatch(/record of x/);
+    }
+  });
+
   it('a node that published after the electors never proposes, however well it ranks', () => {
     const early = ['a', 'b', 'c'];
     // Whatever its id, the late node is no elector: it waits, and the electors' init master proposes.
@@ -286,6 +308,8 @@ interface WorldNode {
   up: boolean;
   /** When this node first held each author's record (world clock). */
   knownAt: Map<string, number>;
+  /** When this node first heard each peer alive (world clock). */
+  heardAt: Map<string, number>;
   /** Its first record and when it wrote it. */
   first?: { record: VoteRecord & { seq: number }; at: number };
 }
@@ -335,6 +359,7 @@ class World {
       lostPeers: new Set(),
       up: true,
       knownAt: new Map(),
+      heardAt: new Map(modes.map((_, peer) => [`n${peer}`, 0])),
     }));
   }
 
@@ -370,6 +395,7 @@ class World {
         node.alive = this.nodes
           .filter((_, index) => (action.mask >> index) & 1 || index === action.node % this.nodes.length)
           .map((peer) => peer.id);
+        for (const peerId of node.alive) if (!node.heardAt.has(peerId)) node.heardAt.set(peerId, this.clock);
         return;
       case 'lose': {
         const peer = this.nodes[action.peer % this.nodes.length]!.id;
@@ -416,6 +442,9 @@ class World {
           : this.clock - (node.knownAt.get(peerId) ?? this.clock),
       syncWindowMs: window ?? 0,
       now: this.clock,
+      unrecorded: [...node.heardAt]
+        .filter(([peerId]) => !node.records.has(peerId))
+        .map(([peerId, at]) => ({ peerId, name: peerId, heardForMs: this.clock - at })),
       settled: true,
       known: node.known,
     });

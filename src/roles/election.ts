@@ -62,6 +62,12 @@ export interface ElectionInput {
   syncWindowMs: number;
   /** This node's clock (ms): its first record's `since`. */
   now: number;
+  /**
+   * Nodes this node has heard alive (now or before) whose record it does not hold, with how
+   * long ago it first heard them (ms). One heard before the last elector's record arrived may
+   * have published before it: the bootstrap vote waits for its record (or its loss).
+   */
+  unrecorded: ReadonlyArray<{ peerId: string; name: string; heardForMs: number }>;
   /** Enough nodes have been alive for the settle time (only gates the epoch-1 vote). */
   settled: boolean;
   /** The highest decision this node already saw committed (monotonic across calls). */
@@ -316,6 +322,17 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
       ),
       recheckInMs: input.syncWindowMs - input.recordKnownForMs(fresh.peerId),
     };
+  // A record hidden longer than the window (a cut that began while it spread) is still
+  // announced by its author's presence, heard before the cut.
+  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
+  const aliveIds = new Set(input.alive.map((node) => node.peerId));
+  const unknown = input.unrecorded.find(
+    (node) =>
+      node.heardForMs >= electorsKnownForMs &&
+      (aliveIds.has(node.peerId) || input.unseenForMs(node.peerId) <= input.settings.masterGraceMs),
+  );
+  if (unknown !== undefined)
+    return settling(`waiting for the record of ${unknown.name}, heard before the electors were known`);
   const init = bootstrapInitMaster(electors, eligible, masterTarget);
   if (init === undefined)
     return {

@@ -125,6 +125,8 @@ export class RolesService {
   private known: Decision | undefined;
   private status: ElectionStatus = { phase: 'waiting-for-nodes', message: 'starting' };
   private readonly lastSeen = new Map<string, number>();
+  /** When this node first heard each peer alive, and its name then. */
+  private readonly firstHeard = new Map<string, { at: number; name: string }>();
   /** When this node first held each author's vote record. */
   private readonly recordSince = new Map<string, number>();
   private startedAt = 0;
@@ -259,7 +261,11 @@ export class RolesService {
     const now = this.clock.now();
     const { self, config, kv } = this.options;
     const alive = this.options.membership.alive();
-    for (const member of alive) this.lastSeen.set(member.peerId, now);
+    for (const member of alive) {
+      this.lastSeen.set(member.peerId, now);
+      if (!this.firstHeard.has(member.peerId))
+        this.firstHeard.set(member.peerId, { at: now, name: member.name });
+    }
     if (alive.length < config.minimumNodes) this.quorumSince = undefined;
     else this.quorumSince ??= now;
     const settleMs = this.options.settleMs ?? 500;
@@ -282,6 +288,9 @@ export class RolesService {
       recordKnownForMs: (peerId) => now - (this.recordSince.get(peerId) ?? now),
       syncWindowMs: this.options.syncWindowMs ?? 1000,
       now,
+      unrecorded: [...this.firstHeard]
+        .filter(([peerId]) => !records.has(peerId))
+        .map(([peerId, heard]) => ({ peerId, name: heard.name, heardForMs: now - heard.at })),
       settled,
       known: this.known,
     });
