@@ -17,6 +17,7 @@ export interface DialerOptions {
 }
 
 const DIAL_YIELD_MS = 3_000;
+const SWEEP_COALESCE_MS = 20;
 
 interface Attempt {
   failures: number;
@@ -35,6 +36,7 @@ export class Dialer {
   private readonly table: MemberTable;
   private readonly options: DialerOptions;
   private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
 
   constructor(libp2p: Libp2p, table: MemberTable, options: DialerOptions) {
     this.libp2p = libp2p;
@@ -49,9 +51,22 @@ export class Dialer {
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.soon !== undefined) clearTimeout(this.soon);
   }
 
-  /** Looks again now (a member was just learned). */
+  /**
+   * Sweeps shortly (members were just learned). A node joining a big mesh learns dozens of
+   * members in a burst; one sweep covers them all.
+   */
+  sweepSoon(): void {
+    if (this.soon !== undefined) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.sweep();
+    }, SWEEP_COALESCE_MS);
+  }
+
+  /** Dials every member that needs it now. */
   sweep(): void {
     const connected = new Set(
       this.libp2p.getConnections().map((connection) => connection.remotePeer.toString()),

@@ -66,6 +66,16 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
     // every peer we hear from has proven the token, so that signal is noise here.
     pubsub: gossipsub({
       allowPublishToZeroTopicPeers: true,
+      // Only admitted members reach the topic (each hop is checked) and every ledger entry is
+      // signed by its author, so gossipsub's own per-message signature (the largest CPU cost
+      // of a put) would prove nothing more.
+      globalSignaturePolicy: 'StrictNoSign',
+      // Publishing floods every direct peer already; a thinner forwarding mesh sends each
+      // message fewer times (robustness comes from the ledger's anti-entropy, not from D).
+      D: 3,
+      Dlo: 2,
+      Dhi: 5,
+      Dlazy: 3,
       scoreParams: { IPColocationFactorWeight: 0 },
       maxInboundDataLength: 4 * 1024 * 1024,
     }),

@@ -1,4 +1,4 @@
-import type { GossipsubMessage, Message } from '@libp2p/gossipsub';
+import type { GossipsubMessage } from '@libp2p/gossipsub';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId, PrivateKey, Stream, StreamHandler } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -138,7 +138,7 @@ export class Mesh {
     this.table.setSelfAddresses(this.addresses());
     this.lanPeers.open((peerId, addresses) => this.dialDiscovered(peerId, addresses));
     this.libp2p.addEventListener('self:peer:update', this.onSelfUpdate);
-    this.presence.onChange(() => this.dialer.sweep());
+    this.presence.onChange(() => this.dialer.sweepSoon());
     this.dialer.start();
     this.rendezvous?.start();
   }
@@ -196,7 +196,7 @@ export class Mesh {
   /** Adds members known from elsewhere (the ledger), so they are dialled and listed. */
   learnMember(peerId: string, name: string, addresses: string[]): void {
     if (peerId === this.peerId) return;
-    if (this.table.learn(peerId, name, addresses)) this.dialer.sweep();
+    if (this.table.learn(peerId, name, addresses)) this.dialer.sweepSoon();
   }
 
   /** Called when this node's own addresses change (a new listener, a relay reservation). */
@@ -239,15 +239,14 @@ export class Mesh {
   }
 
   /**
-   * Gossip on a topic. `from` is the admitted member that handed us the message; messages that
-   * an unadmitted peer forwards, or that no member originated, are rejected (and not forwarded).
+   * Gossip on a topic. `from` is the admitted member that handed us the message; a message an
+   * unadmitted peer forwards is rejected (and not forwarded), so every hop is a member. Messages
+   * are unsigned: what they carry must prove its author itself (ledger entries do).
    */
   subscribe(topic: string, onMessage: (from: string, data: Uint8Array) => void): () => void {
     const pubsub = this.libp2p.services.pubsub;
-    pubsub.topicValidators.set(topic, (propagationSource: PeerId, message: Message) =>
-      this.admission.isAdmitted(propagationSource.toString()) &&
-      message.type === 'signed' &&
-      this.isMemberOrSelf(message.from.toString())
+    pubsub.topicValidators.set(topic, (propagationSource: PeerId) =>
+      this.admission.isAdmitted(propagationSource.toString())
         ? TopicValidatorResult.Accept
         : TopicValidatorResult.Reject,
     );
@@ -293,10 +292,6 @@ export class Mesh {
       runOnLimitedConnection: true,
       ...(signal === undefined ? {} : { signal }),
     });
-  }
-
-  private isMemberOrSelf(peerId: string): boolean {
-    return peerId === this.peerId || this.table.has(peerId);
   }
 
   private readonly onSelfUpdate = (): void => {
