@@ -35,11 +35,15 @@ interface Member {
   process: ChildProcess;
   /** Names this member reports alive. */
   alive: () => Promise<string[]>;
+  /** What this member holds of the shared state (equal on all members once it settled). */
+  state?: () => Promise<string>;
 }
 
 interface SystemFigures {
   nodes: number;
   convergeMs: number;
+  /** After convergence, until every member holds the same ledger state. */
+  settleMs: number;
   failureDetectMs: number;
   rssMiBMedian: number;
   idleCpuPercentPerNode: number;
@@ -66,6 +70,10 @@ async function startMeshCluster(n: number, root: string): Promise<Member[]> {
     process: daemon.process,
     alive: async () =>
       (await daemon.api.get<MemberView[]>('/peers')).filter((m) => m.alive).map((m) => m.name),
+    state: async () => {
+      const vector = await daemon.api.get<Record<string, unknown>>('/ledger/vector');
+      return JSON.stringify(Object.entries(vector).sort(([a], [b]) => a.localeCompare(b)));
+    },
   }));
 }
 
@@ -112,6 +120,13 @@ async function measure(
     120_000,
   );
 
+  // Idle means nothing left to do: the start-up catch-up of the ledger (every member's
+  // records reaching every member) is over first, and timed on its own.
+  const settleMs = await until(async () => {
+    const states = await Promise.all(members.map((m) => m.state?.() ?? Promise.resolve('')));
+    return states.every((state) => state === states[0]);
+  }, 120_000);
+
   // Idle window, untouched: polling would itself be traffic and CPU.
   await sleep(2_000);
   const before = new Map<number, ProcSample>(
@@ -143,6 +158,7 @@ async function measure(
   return {
     nodes: n,
     convergeMs,
+    settleMs,
     failureDetectMs,
     rssMiBMedian: Math.round((median(after.map(({ sample }) => sample.rssBytes)) / 2 ** 20) * 10) / 10,
     idleCpuPercentPerNode: Math.round((cpu.reduce((a, b) => a + b, 0) / n) * 1000) / 10,

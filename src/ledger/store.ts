@@ -1,4 +1,5 @@
 import { ClassicLevel } from 'classic-level';
+import { SMALL_LEVELDB } from '../shared/level-options.ts';
 import type { AbstractSublevel } from 'abstract-level';
 import type { Candidate, FeedHead } from './feed-check.ts';
 import { stateKey, type StateRecord } from './merge.ts';
@@ -43,7 +44,7 @@ export class LedgerStore {
   private readonly meta: Sub;
 
   constructor(path: string) {
-    this.db = new ClassicLevel<string, string>(path, { valueEncoding: 'utf8' });
+    this.db = new ClassicLevel<string, string>(path, { valueEncoding: 'utf8', ...SMALL_LEVELDB });
     this.entries = this.db.sublevel<string, string>('e', { valueEncoding: 'utf8' });
     this.index = this.db.sublevel<string, string>('k', { valueEncoding: 'utf8' });
     this.state = this.db.sublevel<string, string>('s', { valueEncoding: 'utf8' });

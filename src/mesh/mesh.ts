@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { DhtMode } from '../config/config.ts';
 import type { NetworkKeys } from '../token/index.ts';
 import { sleep } from '../shared/sleep.ts';
+import { SMALL_LEVELDB } from '../shared/level-options.ts';
 import { Admission } from './admission.ts';
 import { DiscoveryInbox } from './discovery-inbox.ts';
 import { Dialer } from './dialer.ts';
@@ -113,7 +114,7 @@ export class Mesh {
   }
 
   static async create(options: MeshOptions): Promise<Mesh> {
-    const datastore = new LevelDatastore(join(options.dataDir, 'peerstore'));
+    const datastore = new LevelDatastore(join(options.dataDir, 'peerstore'), SMALL_LEVELDB);
     await datastore.open();
     const lanPeers = new DiscoveryInbox();
     const libp2p = await createLibp2pNode({
