@@ -9,9 +9,6 @@ const params = {
   bootSpreadMs: 5_000,
   horizonMs: 30_000,
   partitionRate: 0.5,
-  // Cuts shorter than the presence TTL: longer ones during bootstrap can leave two sides that
-  // never heard of each other's votes (see simulations/README.md).
-  partitionMaxMs: 3_500,
   crashRate: 0.05,
 };
 
