@@ -2,7 +2,10 @@
  * Election: N daemons with minimum_nodes N start together. Measured from the moment every node
  * sees all N alive (the N-th member alive everywhere) to the moment every node reports the same
  * committed decision (polled every 20 ms through the control API). k3s is a fake that
- * records its calls and sleeps (no k3s can run here). Prints one JSON document.
+ * records its calls and sleeps (no k3s can run here). Prints one JSON document, with where the
+ * time went (ms after all alive): every node sees all N alive with a record (`recordsMs`, the ledger
+ * catch-up), some node sees the first vote (`firstVoteMs`: the init master's, after the sync
+ * window), some node sees a majority voted (`majorityMs`), all committed.
  *
  *   npx node bench/election/run.ts [--nodes 25] [--runs 3]
  */
@@ -30,7 +33,26 @@ async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
   }
 }
 
-async function oneRun(): Promise<{ allAliveToCommittedMs: number; lastStartedToCommittedMs: number }> {
+interface Phases {
+  recordsMs?: number;
+  firstVoteMs?: number;
+  majorityMs?: number;
+}
+
+/** Notes the first poll at which each phase of the election is reached (see the header). */
+function notePhases(phases: Phases, snapshots: RolesSnapshot[], atMs: number): void {
+  // A node leaves `waiting-for-nodes` once it holds the records of `minimum_nodes` alive nodes.
+  if (snapshots.every((s) => s.phase !== 'waiting-for-nodes')) phases.recordsMs ??= atMs;
+  const votes = Math.max(
+    ...snapshots.map((s) => s.nodes.filter((node) => (node.votedEpoch ?? 0) >= 1).length),
+  );
+  if (votes >= 1) phases.firstVoteMs ??= atMs;
+  if (votes >= Math.floor(n / 2) + 1) phases.majorityMs ??= atMs;
+}
+
+async function oneRun(): Promise<
+  { allAliveToCommittedMs: number; lastStartedToCommittedMs: number } & Phases
+> {
   const root = await mkdtemp(join(tmpdir(), 'km-bench-election-'));
   const k3sRoot = join(root, 'k3s');
   const bin = await writeFakeK3s(k3sRoot);
@@ -49,12 +71,15 @@ async function oneRun(): Promise<{ allAliveToCommittedMs: number; lastStartedToC
         (await Promise.all(daemons.map((d) => d.api.get<MeshStatus>('/status')))).every((s) => s.alive === n),
       120_000,
     );
+    const phases: Phases = {};
     const committed = await pollUntil(async () => {
       const snapshots = await Promise.all(daemons.map((d) => d.api.get<RolesSnapshot>('/roles')));
+      notePhases(phases, snapshots, performance.now() - allAlive);
       const hash = snapshots[0]?.decision?.hash;
       return hash !== undefined && snapshots.every((s) => s.decision?.hash === hash);
     }, 120_000);
     return {
+      ...phases,
       allAliveToCommittedMs: Math.max(0, committed - allAlive),
       lastStartedToCommittedMs: committed - lastStarted,
     };
@@ -77,6 +102,9 @@ process.stdout.write(
       allAliveToCommittedMsMedian: round(median(results.map((r) => r.allAliveToCommittedMs))),
       lastStartedToCommittedMsMedian: round(median(results.map((r) => r.lastStartedToCommittedMs))),
       samples: results.map((r) => ({
+        recordsMs: round(r.recordsMs ?? NaN),
+        firstVoteMs: round(r.firstVoteMs ?? NaN),
+        majorityMs: round(r.majorityMs ?? NaN),
         allAliveToCommittedMs: round(r.allAliveToCommittedMs),
         lastStartedToCommittedMs: round(r.lastStartedToCommittedMs),
       })),
