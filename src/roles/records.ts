@@ -39,7 +39,22 @@ function checked(decision: { hash: string; proposal: Proposal }): boolean {
   return proposalHash(decision.proposal) === decision.hash;
 }
 
+/**
+ * Ledger values are immutable, and the roles service reads every vote record on each of its many
+ * evaluations while a mesh forms: each record object is validated and hash-checked once.
+ */
+const parsedVotes = new WeakMap<object, VoteRecord | null>();
+
 export function parseVoteRecord(value: unknown): VoteRecord | undefined {
+  if (typeof value !== 'object' || value === null) return validVoteRecord(value);
+  const known = parsedVotes.get(value);
+  if (known !== undefined) return known ?? undefined;
+  const record = validVoteRecord(value);
+  parsedVotes.set(value, record ?? null);
+  return record;
+}
+
+function validVoteRecord(value: unknown): VoteRecord | undefined {
   const parsed = voteSchema.safeParse(value);
   if (!parsed.success) return undefined;
   const record = parsed.data;
