@@ -23,23 +23,12 @@ import {
   type Registry,
 } from './installer-fixtures.ts';
 import { grubEnvOf, imageInfo, listPartitionDir } from './installer-disk.ts';
+import { mulberry32 } from '../src/shared/mulberry32.ts';
 
 const seed = Number(process.env['KAIROS_MESH_TEST_SEED'] ?? Date.now() % 100_000);
 
-/** mulberry32: a small seeded PRNG. */
-function prng(state: number): () => number {
-  let s = state >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function seededPoints(count: number): string[] {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const points = [...UPGRADE_CHECKPOINTS];
   for (let i = points.length - 1; i > 0; i -= 1) {
     const j = Math.floor(random() * (i + 1));

@@ -13,18 +13,10 @@ import {
   waitFor,
   type DaemonHandle,
 } from './helpers/daemons.ts';
+import { LOOPBACK_DAEMON_ARGS } from '../src/cli/spawn-daemon.ts';
 
 const NODES = 5;
-const LOOPBACK = [
-  '--listen',
-  '/ip4/127.0.0.1/tcp/0',
-  '--no-mdns',
-  '--no-vpn',
-  '--dht',
-  'off',
-  '--role',
-  'none',
-];
+const LOOPBACK = [...LOOPBACK_DAEMON_ARGS, '--role', 'none'];
 
 /** Five daemons through the CLI: replication, concurrent writes, crash catch-up, power cycle. */
 describe('ledger across five daemons', () => {

@@ -13,18 +13,10 @@ import {
   waitFor,
   type DaemonHandle,
 } from './helpers/daemons.ts';
+import { LOOPBACK_DAEMON_ARGS } from '../src/cli/spawn-daemon.ts';
 
 const NODES = 10;
-const LOOPBACK = [
-  '--listen',
-  '/ip4/127.0.0.1/tcp/0',
-  '--no-mdns',
-  '--no-vpn',
-  '--dht',
-  'off',
-  '--role',
-  'none',
-];
+const LOOPBACK = [...LOOPBACK_DAEMON_ARGS, '--role', 'none'];
 // Short presence timers so the silent-failure test is quick; defaults are 5 s / 15 s.
 const PRESENCE_CONFIG = 'kairos_mesh:\n  presence: { heartbeat_interval: 500ms, ttl: 3s }\n';
 

@@ -14,6 +14,7 @@ import {
   waitFor,
   type DaemonHandle,
 } from './helpers/daemons.ts';
+import { LOOPBACK_DAEMON_ARGS } from '../src/cli/spawn-daemon.ts';
 
 /**
  * Roles through real daemons and the CLI. No k3s can run here: each node drives a fake `k3s`
@@ -68,17 +69,7 @@ async function startNode(
     name: `r${i}`,
     dataDir: join(dir, 'data'),
     token: cluster.token,
-    args: [
-      '--config',
-      config,
-      '--listen',
-      '/ip4/127.0.0.1/tcp/0',
-      '--no-mdns',
-      '--no-vpn',
-      '--dht',
-      'off',
-      ...bootstrap,
-    ],
+    args: ['--config', config, ...LOOPBACK_DAEMON_ARGS, ...bootstrap],
   });
 }
 

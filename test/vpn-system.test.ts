@@ -13,7 +13,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshStatus } from '../src/mesh/index.ts';
 import type { VpnStatus } from '../src/vpn/index.ts';
 import { cli, cliJson, startDaemon, stopDaemon, tempDir, type DaemonHandle } from './helpers/daemons.ts';
-import { Topology, ns, nsTry, pings, removeLink, waitFor, wireguardGoPids } from './helpers/vpn-netns.ts';
+import {
+  NETNS_DAEMON_ARGS,
+  Topology,
+  ns,
+  nsTry,
+  pings,
+  removeLink,
+  waitFor,
+  wireguardGoPids,
+} from './helpers/vpn-netns.ts';
 
 const isRoot = process.getuid?.() === 0;
 /** VPN_TEST_DEBUG=1: daemons log at info and their VPN lines are printed at the end. */
@@ -73,21 +82,7 @@ describe.skipIf(!isRoot)('overlay with real daemons on a LAN', () => {
       dataDir: join(root.path, `m${i}`),
       token,
       prefix: ['ip', 'netns', 'exec', spaces[i - 1]!],
-      args: [
-        '--config',
-        configFile,
-        '--listen',
-        '/ip4/0.0.0.0/tcp/4001',
-        '--dht',
-        'off',
-        '--role',
-        'none',
-        '--vpn-cidr',
-        '100.64.0.0/16',
-        '--vpn-iface',
-        `${PREFIX}wg${i}`,
-        ...DEBUG_ARGS,
-      ],
+      args: ['--config', configFile, ...NETNS_DAEMON_ARGS, '--vpn-iface', `${PREFIX}wg${i}`, ...DEBUG_ARGS],
     });
 
   beforeAll(async () => {
@@ -209,17 +204,7 @@ describe.skipIf(!isRoot)('overlay with real daemons across NAT', () => {
 
   it('the NATed pair pings over the relay; both reach the public node directly', async () => {
     const token = (await cli(['token', 'new'])).stdout.trim();
-    const common = [
-      '--listen',
-      '/ip4/0.0.0.0/tcp/4001',
-      '--dht',
-      'off',
-      '--role',
-      'none',
-      '--vpn-cidr',
-      '100.64.0.0/16',
-      ...DEBUG_ARGS,
-    ];
+    const common = [...NETNS_DAEMON_ARGS, ...DEBUG_ARGS];
     daemons['pub'] = await startDaemon({
       name: 'pub',
       dataDir: join(root.path, 'pub'),

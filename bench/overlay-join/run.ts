@@ -14,7 +14,7 @@ import { run } from '../../src/shared/exec.ts';
 import { sleep } from '../../src/shared/sleep.ts';
 import type { VpnStatus } from '../../src/vpn/index.ts';
 import { cli, startDaemon, stopDaemon, tempDir, type DaemonHandle } from '../../test/helpers/daemons.ts';
-import { Topology, ns, pings, removeLink, waitFor } from '../../test/helpers/vpn-netns.ts';
+import { NETNS_DAEMON_ARGS, Topology, ns, pings, removeLink, waitFor } from '../../test/helpers/vpn-netns.ts';
 import { median } from '../lib/proc.ts';
 
 const PREFIX = 'kmoj';
@@ -45,10 +45,7 @@ try {
       dataDir: join(root.path, name),
       token,
       prefix: ['ip', 'netns', 'exec', spaces[slot - 1]!],
-      args: [
-        ...['--config', configFile, '--listen', '/ip4/0.0.0.0/tcp/4001', '--dht', 'off', '--role', 'none'],
-        ...['--vpn-cidr', '100.64.0.0/16', '--vpn-iface', `${PREFIX}wg${slot}`],
-      ],
+      args: [...['--config', configFile, ...NETNS_DAEMON_ARGS], ...['--vpn-iface', `${PREFIX}wg${slot}`]],
     });
   for (let i = 1; i <= MEMBERS; i++) daemons.push(await start(i, `m${i}`));
   const memberIps = await Promise.all(

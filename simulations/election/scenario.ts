@@ -3,6 +3,7 @@
  * partition, and per-message delays and losses that are a pure function of (seed, sender,
  * receiver, message) so that asking twice gives the same answer without storing N² numbers.
  */
+import { mulberry32 } from '../../src/shared/mulberry32.ts';
 
 export interface SimParams {
   nodes: number;
@@ -65,18 +66,6 @@ export const DEFAULT_PARAMS: SimParams = {
   horizonMs: 60_000,
 };
 
-/** mulberry32: a small, fast, seedable PRNG. */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A number in [0, 1) that depends only on its arguments. */
 export function hashRandom(seed: number, a: number, b: number, c: number): number {
   let h = seed ^ Math.imul(a + 1, 0x9e3779b1) ^ Math.imul(b + 1, 0x85ebca77) ^ Math.imul(c + 1, 0xc2b2ae3d);
@@ -100,7 +89,7 @@ export class Scenario {
   constructor(params: SimParams, seed: number) {
     this.params = params;
     this.seed = seed;
-    const random = rng(seed);
+    const random = mulberry32(seed);
     const n = params.nodes;
     this.boot = new Float64Array(n);
     this.crash = new Float64Array(n).fill(Infinity);

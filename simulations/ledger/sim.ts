@@ -25,6 +25,7 @@ import type { AuthorKeys } from '../../src/ledger/incoming.ts';
 import { Replica } from '../../src/ledger/replica.ts';
 import type { Candidate } from '../../src/ledger/feed-check.ts';
 import { FeedWriter } from '../../src/ledger/feed-writer.ts';
+import { mulberry32 } from '../../src/shared/mulberry32.ts';
 
 export interface SimulationOptions {
   seed: number;
@@ -76,18 +77,6 @@ export interface SimulationResult {
   };
   rejected: number;
   wallSeconds: number;
-}
-
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Signature checks are pure: one real verification per distinct (author, bytes, sig), shared by all nodes. */
@@ -162,7 +151,7 @@ function before(a: Event, b: Event): boolean {
 export async function runSimulation(overrides: Partial<SimulationOptions> = {}): Promise<SimulationResult> {
   const options = { ...DEFAULTS, ...overrides };
   const wallStart = performance.now();
-  const random = prng(options.seed);
+  const random = mulberry32(options.seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const verifier = new SharedVerifier();
 

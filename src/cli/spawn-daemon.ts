@@ -4,6 +4,16 @@ import { ExitCode, KairosError } from '../shared/errors.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/kairos-mesh.js', import.meta.url));
 
+/** A daemon that meets its peers on 127.0.0.1 only: no LAN discovery, no DHT, no overlay. */
+export const LOOPBACK_DAEMON_ARGS = [
+  '--listen',
+  '/ip4/127.0.0.1/tcp/0',
+  '--no-mdns',
+  '--no-vpn',
+  '--dht',
+  'off',
+] as const;
+
 export interface SpawnedDaemon {
   child: ChildProcess;
   /** The first address the daemon prints once it is up (a full multiaddr ending in /p2p/<id>). */

@@ -15,6 +15,18 @@ import type { NodeSpec } from './vpn-node.ts';
 
 const NODE_SCRIPT = join(import.meta.dirname, 'vpn-node.ts');
 
+/** A daemon in its own namespace: fixed port, no DHT, no roles, overlay in 100.64.0.0/16. */
+export const NETNS_DAEMON_ARGS = [
+  '--listen',
+  '/ip4/0.0.0.0/tcp/4001',
+  '--dht',
+  'off',
+  '--role',
+  'none',
+  '--vpn-cidr',
+  '100.64.0.0/16',
+] as const;
+
 export async function ns(namespace: string, args: string[]): Promise<string> {
   return (await run('ip', ['netns', 'exec', namespace, ...args])).stdout;
 }

@@ -9,7 +9,7 @@ import type { MemberView } from '../../mesh/index.ts';
 import { ApiClient } from '../api-client.ts';
 import { formatTable } from '../output.ts';
 import { parseIntegerOption } from '../common.ts';
-import { spawnDaemon, stopChild } from '../spawn-daemon.ts';
+import { LOOPBACK_DAEMON_ARGS, spawnDaemon, stopChild } from '../spawn-daemon.ts';
 
 interface DemoNode {
   name: string;
@@ -56,12 +56,7 @@ function startNode(name: string, root: string, token: string, extra: string[]): 
       dataDir,
       '--name',
       name,
-      '--listen',
-      '/ip4/127.0.0.1/tcp/0',
-      '--no-mdns',
-      '--no-vpn',
-      '--dht',
-      'off',
+      ...LOOPBACK_DAEMON_ARGS,
       '--role',
       'none',
       '--log-level',
