@@ -8,6 +8,7 @@ import {
   type VoteRecord,
 } from '../../src/roles/index.ts';
 import { EventQueue } from './heap.ts';
+import { LedgerPulls } from './pulls.ts';
 import type { Scenario } from './scenario.ts';
 
 export interface RunResult {
@@ -67,6 +68,9 @@ export function runOurs(scenario: Scenario): RunResult {
   const tallies = new Map<string, Tally>();
   const committedByEpoch = new Map<number, Set<string>>();
   const initMasters = new Set<string>();
+  const pulls = new LedgerPulls(scenario, helloAt, HELLO);
+  /** When node i last asked for a pull from node j, at key i * n + j. */
+  const pulledAt = new Map<number, number>();
   let firstCommitAt: number | undefined;
   let latest: Proposal | undefined;
   let evaluations = 0;
@@ -154,11 +158,12 @@ export function runOurs(scenario: Scenario): RunResult {
     // first to arrive: a lost hello comes after the vote).
     const knownAt = new Map<string, number>();
     if (full) {
+      pulls.apply(i, time);
       for (let j = 0; j < n; j++)
         if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
       for (let j = 0; j < n; j++) {
         if (helloAt[j]! > time) continue;
-        const at = scenario.arrival(j, i, helloAt[j]!, HELLO);
+        const at = Math.min(scenario.arrival(j, i, helloAt[j]!, HELLO), pulls.heldAt(i, j));
         if (at > time) continue;
         records.set(ids[j]!, helloRecord[j]!);
         knownAt.set(ids[j]!, at);
@@ -216,6 +221,8 @@ export function runOurs(scenario: Scenario): RunResult {
         alive: input.alive,
         unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
         recordKnownForMs: (peerId) => time - (input.knownAt.get(peerId) ?? time),
+        coveredForMs: (peerId) => time - (pulls.coveredSince(i, indexOf.get(peerId)!) ?? -Infinity),
+        heardForMs: (peerId) => time - scenario.heardAt(i, indexOf.get(peerId)!),
         syncWindowMs: params.syncWindowMs,
         now: time,
         unrecorded: input.unrecorded,
@@ -223,6 +230,15 @@ export function runOurs(scenario: Scenario): RunResult {
         known: known[i],
       });
       if (outcome.recheckInMs !== undefined) queue.push(time + outcome.recheckInMs, i);
+      // Like the service: pull from each peer not asked since the electors were known; the
+      // answer wakes the node.
+      for (const peerId of outcome.pull?.peers ?? []) {
+        const key = i * n + indexOf.get(peerId)!;
+        if (time - (pulledAt.get(key) ?? -Infinity) <= outcome.pull!.withinMs) continue;
+        pulledAt.set(key, time);
+        const answered = pulls.request(i, indexOf.get(peerId)!, time);
+        if (answered !== undefined) queue.push(answered, i);
+      }
       // The decision it just learnt makes it an elector: evaluate again with everything.
       if (full || !elector(outcome.committed)) break;
       full = true;

@@ -209,6 +209,36 @@ describe('Ledger replication (in-memory transport)', () => {
     expect(b.ledger.versionVector()).toEqual(a.ledger.versionVector());
   });
 
+  it('tells since when it holds everything a peer held: the start of a pull that covered it', async () => {
+    const network = new MemoryNetwork();
+    network.gossip = false;
+    const a = await newLedger(network);
+    const b = await newLedger(network);
+    const c = await newLedger(network, { maxEntriesPerSync: 2 });
+    await a.ledger.putMany(
+      [1, 2, 3, 4, 5].map((value) => ({ op: 'put', bucket: 'a', key: `k${value}`, value })),
+    );
+    const covers: string[] = [];
+    b.ledger.onCovered((peerId) => covers.push(peerId));
+    const pulled = Date.now();
+    b.ledger.requestSync(a.selfId);
+    await until(() => (b.ledger.coveredSince(a.selfId) ?? 0) >= pulled);
+    expect(b.ledger.stats().entries).toBe(5);
+    expect(covers).toContain(a.selfId);
+    const sinceA = b.ledger.coveredSince(a.selfId);
+    // A put no pull saw: b lacks it, and still dates its cover of a before it.
+    await a.ledger.put('a', 'later', 6);
+    expect(b.ledger.get('a', 'later')).toBeUndefined();
+    expect(b.ledger.coveredSince(a.selfId)).toBe(sinceA);
+    const later = Date.now();
+    c.ledger.requestSync(a.selfId);
+    await until(() => c.ledger.get('a', 'later') !== undefined);
+    // c answers 2 entries at a time: b's pull takes several rounds and covers c at the end.
+    b.ledger.requestSync(c.selfId);
+    await until(() => (b.ledger.coveredSince(c.selfId) ?? 0) >= later);
+    expect(b.ledger.get('a', 'later')?.value).toBe(6);
+  });
+
   it('repairs a gossip gap by pulling', async () => {
     const network = new MemoryNetwork();
     const a = await newLedger(network);

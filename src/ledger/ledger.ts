@@ -125,6 +125,9 @@ export class Ledger {
   private readonly listeners = new Set<(change: StateChange) => void>();
   private readonly counters = newCounters();
   private readonly syncing = new Map<string, { again: boolean }>();
+  /** Per peer, the start of the latest pull that left this node holding all the peer had. */
+  private readonly covered = new Map<string, number>();
+  private readonly coverListeners = new Set<(peerId: string) => void>();
   private readonly queuedPulls = new Set<string>();
   private readonly lastGapPull = new Map<string, number>();
   private readonly cleanups: (() => void)[] = [];
@@ -251,6 +254,32 @@ export class Ledger {
   subscribe(listener: (change: StateChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * A time (this node's clock, ms) such that this node holds every entry `peerId` held then:
+   * the start of the latest pull from it that ended with the peer's vector covered. Undefined
+   * before any such pull. `requestSync` starts one.
+   */
+  coveredSince(peerId: string): number | undefined {
+    return this.covered.get(peerId);
+  }
+
+  /** Fires each time a pull covers a peer (`coveredSince` moved), even one that brought nothing. */
+  onCovered(listener: (peerId: string) => void): () => void {
+    this.coverListeners.add(listener);
+    return () => this.coverListeners.delete(listener);
+  }
+
+  private noteCovered(peerId: string, since: number): void {
+    this.covered.set(peerId, Math.max(since, this.covered.get(peerId) ?? since));
+    for (const listener of this.coverListeners) {
+      try {
+        listener(peerId);
+      } catch (error) {
+        this.log.warn({ err: describeError(error) }, 'ledger cover listener failed');
+      }
+    }
   }
 
   versionVector(): VersionVector {
@@ -515,6 +544,7 @@ export class Ledger {
     let learned = 0;
     for (let round = 0; round < 1000 && this.running; round += 1) {
       this.counters.syncsStarted += 1;
+      const startedAt = this.options.now();
       let stream: Stream | undefined;
       try {
         stream = await this.options.transport.dialProtocol(peerId, this.options.protocol, signal);
@@ -529,6 +559,8 @@ export class Ledger {
           },
           signal,
         );
+        // The peer answered after this pull started: all it held then is held here now.
+        if (result.covered) this.noteCovered(peerId, startedAt);
         if (!result.more) break;
       } catch (error) {
         this.counters.syncsFailed += 1;

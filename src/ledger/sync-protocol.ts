@@ -138,6 +138,8 @@ export interface PullResult {
   received: number;
   /** The server hit its per-request cap: pull again. */
   more: boolean;
+  /** This node now holds every entry the peer held when it answered (its vector is covered). */
+  covered: boolean;
 }
 
 /** Pulls what the peer has and this node lacks. */
@@ -151,11 +153,12 @@ export async function pullSync(
   const answer = await readMessage(lp, signal);
   if (answer['t'] === 'same') {
     await stream.close({ signal });
-    return { received: 0, more: false };
+    return { received: 0, more: false, covered: true };
   }
   if (answer['t'] !== 'vector') throw new SyncProtocolError('expected vector');
   const mine = side.vector();
-  const ranges = missingRanges(mine, parseVector(answer['vector']));
+  const theirs = parseVector(answer['vector']);
+  const ranges = missingRanges(mine, theirs);
   await write(lp, JSON.stringify({ t: 'want', ranges, vector: mine }), signal);
   await write(lp, JSON.stringify({ t: 'credit', n: INITIAL_CREDIT }), signal);
   let received = 0;
@@ -163,7 +166,8 @@ export async function pullSync(
     const message = await readMessage(lp, signal);
     if (message['t'] === 'end') {
       await stream.close({ signal });
-      return { received, more: message['more'] === true };
+      const more = message['more'] === true;
+      return { received, more, covered: !more && missingRanges(side.vector(), theirs).length === 0 };
     }
     if (message['t'] !== 'entries' || !Array.isArray(message['entries']))
       throw new SyncProtocolError('expected entries');

@@ -207,7 +207,7 @@ describe('bootstrap rule: electors by first publish, a sync window, the init mas
     );
   });
 
-  it('never votes in epoch 1 before every elector record is a sync window old', () => {
+  it('never proposes in epoch 1 before every elector record is a sync window old', () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 5, maxLength: 5 }),
@@ -245,6 +245,66 @@ describe('bootstrap rule: electors by first publish, a sync window, the init mas
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('the init master proposes before the window once every alive peer was synced since the electors were known', () => {
+    const peers = ['a', 'b', 'c', 'd', 'e'];
+    const alive = peers.map((peerId) => ({ peerId, name: peerId }));
+    const records = new Map(peers.map((peerId, index) => [peerId, hello(peerId, 'auto', index)]));
+    const electors = peers
+      .slice(0, 3)
+      .map((peerId, index) => ({ peerId, name: peerId, mode: 'auto' as const, since: index }));
+    const init = bootstrapInitMaster(electors, [], 1)!;
+    const others = peers.filter((peerId) => peerId !== init);
+    // Every elector's record held for 200 ms: 800 ms of the 1 s window left.
+    const base = input({ self: init, records, alive, recordKnownForMs: () => 200 });
+    const waiting = evaluate(base);
+    expect(waiting.write).toBeUndefined();
+    expect(waiting.pull).toEqual({ peers: others, withinMs: 200 });
+    expect(waiting.recheckInMs).toBe(800);
+    expect(evaluate({ ...base, coveredForMs: () => 150 }).write).toMatchObject({
+      epoch: 1,
+      proposal: { initMaster: init },
+    });
+    // One peer synced only before the electors were known, or never: still waiting, for it alone.
+    for (const stale of [250, Infinity]) {
+      const late = others[1]!;
+      const outcome = evaluate({ ...base, coveredForMs: (peerId) => (peerId === late ? stale : 150) });
+      expect(outcome.write).toBeUndefined();
+      expect(outcome.pull?.peers).toEqual([late]);
+    }
+    // The window alone still suffices (a peer that never answers a pull).
+    expect(evaluate({ ...base, recordKnownForMs: () => 1000 }).write?.epoch).toBe(1);
+    // The other nodes never pull for the bootstrap: they adopt the init master's proposal.
+    for (const self of others) expect(evaluate({ ...base, self }).pull).toBeUndefined();
+  });
+
+  it('an elector adopts the init master proposal at once, unless its own records name another init master', () => {
+    const peers = ['a', 'b', 'c', 'd'];
+    const alive = peers.map((peerId) => ({ peerId, name: peerId }));
+    const electors = peers
+      .slice(0, 3)
+      .map((peerId, index) => ({ peerId, name: peerId, mode: 'auto' as const, since: index }));
+    const init = bootstrapInitMaster(electors, [], 1)!;
+    const records = new Map(peers.map((peerId, index) => [peerId, hello(peerId, 'auto', index)]));
+    const proposed = evaluate(input({ self: init, records, alive })).write!;
+    expect(proposed.proposal?.initMaster).toBe(init);
+    records.set(init, proposed);
+    for (const self of peers.slice(0, 3).filter((peerId) => peerId !== init)) {
+      // Records a few ms old and not settled: it votes all the same, for the same proposal.
+      const young = input({ self, records, alive, recordKnownForMs: () => 5, settled: false });
+      expect(evaluate(young).write).toMatchObject({ epoch: 1, hash: proposed.hash });
+      // Without the records of its own electorate it cannot check the init master: it waits.
+      const partial = new Map([...records].filter(([peerId]) => peerId === self || peerId === init));
+      expect(evaluate({ ...young, records: partial }).write).toBeUndefined();
+      // A record the init master lacked, earlier than every elector's and better ranked
+      // (`0` precedes every other id): this node's electorate has another init master.
+      const hidden = new Map([...records, ['0', hello('0', 'auto', -1)]]);
+      expect(bootstrapInitMaster([{ peerId: '0', name: '0', mode: 'auto' }, ...electors], [], 1)).toBe('0');
+      expect(evaluate({ ...young, records: hidden }).write).toBeUndefined();
+    }
+    // `d` published after the electors: it is no elector and does not vote.
+    expect(evaluate(input({ self: 'd', records, alive })).write).toBeUndefined();
   });
 
   it('waits for the record of a node heard alive before the electors were known', () => {

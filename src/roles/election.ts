@@ -20,11 +20,11 @@ import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
  * prove that no proposal can reach a majority any more. Epoch 1 has no earlier decision: its
  * electorate is the first `minimumNodes` nodes by first-publish time (`VoteRecord.since`), named
  * in the proposal, and it commits with a majority of them including the init master it names.
- * A node votes only for a proposal naming the electorate it computes itself, and only once every
- * elector's record has been visible for `syncWindowMs`: a record published earlier than theirs
- * reaches every node within that window, so nodes that agree on the window agree on the
- * electorate, and two majorities of one electorate share a voter — across cuts, late boots and
- * crashes alike. What no protocol can join, two networks booting wholly apart, is described in
+ * The init master of that electorate proposes, only once every elector's record has been
+ * visible to it for `syncWindowMs`: a record published earlier than theirs reaches every node
+ * within that window, so every proposal names one electorate, and two majorities of one
+ * electorate share a voter — across cuts, late boots and crashes alike. The other electors vote
+ * for it as soon as their own records name the same init master (no window of their own). What no protocol can join, two networks booting wholly apart, is described in
  * bench/README.md.
  */
 
@@ -68,6 +68,15 @@ export interface ElectionInput {
    * have published before it: the bootstrap vote waits for its record (or its loss).
    */
   unrecorded: ReadonlyArray<{ peerId: string; name: string; heardForMs: number }>;
+  /**
+   * How long ago this node last held every ledger entry `peerId` held (the start of a pull from
+   * it that covered its version vector); Infinity, or absent, when never. An init master whose
+   * every alive peer was covered after it held all the electors' records proposes without
+   * waiting out the window.
+   */
+  coveredForMs?: (peerId: string) => number;
+  /** How long ago this node first heard `peerId` alive (absent: counts every alive peer as old). */
+  heardForMs?: (peerId: string) => number;
   /** Enough nodes have been alive for the settle time (only gates the epoch-1 vote). */
   settled: boolean;
   /** The highest decision this node already saw committed (monotonic across calls). */
@@ -100,6 +109,11 @@ export interface ElectionOutcome {
   adopted?: boolean;
   /** Evaluate again after this long (ms): a wait on time alone, which no ledger change ends. */
   recheckInMs?: number;
+  /**
+   * Pull from these peers (ledger anti-entropy) unless a pull from them started in the last
+   * `withinMs`: the init master's wait ends once each of them is covered since then.
+   */
+  pull?: { peers: string[]; withinMs: number };
   status: ElectionStatus;
 }
 
@@ -308,32 +322,33 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
     const count = mine?.voters.size ?? 0;
     return voting(`epoch 1: ${count} of ${quorum} votes for the proposal this node voted for`, count, quorum);
   }
-  if (eligible.length < minimumNodes) return { status: { phase: 'waiting-for-nodes', message: waiting } };
-  if (own === undefined) return { status: { phase: 'settling', message: 'publishing this node first' } };
-  if (!input.settled) return settling('settling before the bootstrap vote');
+  if (own === undefined) {
+    if (eligible.length < minimumNodes) return { status: { phase: 'waiting-for-nodes', message: waiting } };
+    return { status: { phase: 'settling', message: 'publishing this node first' } };
+  }
   const electors = bootstrapElectors(knownNodes(input, view.modes), minimumNodes);
-  if (electors.length < minimumNodes)
-    return settling(`${electors.length} of ${minimumNodes} electors known (records of eligible nodes)`);
-  const fresh = electors.find((node) => input.recordKnownForMs(node.peerId) < input.syncWindowMs);
-  if (fresh !== undefined)
+  const complete = electors.length >= minimumNodes;
+  const unknown = complete ? unrecordedBefore(input, electors) : undefined;
+  const init = complete ? bootstrapInitMaster(electors, eligible, masterTarget) : undefined;
+  const initVote = init === undefined ? undefined : input.records.get(init);
+  // An elector adopts the init master's proposal as soon as it names the init master and an
+  // electorate this node is in (see `adoptable`), without the sync window of its own.
+  const adopted = unknown === undefined ? adoptable(input, init, initVote) : undefined;
+  if (adopted !== undefined) {
+    const count = (votes.get(adopted.hash)?.voters.size ?? 0) + 1;
+    const quorum = quorumOf(adopted.proposal, undefined);
     return {
-      ...settling(
-        `electors ${electors.map((node) => node.name).join(', ')}: waiting ${input.syncWindowMs} ms after the record of ${fresh.name} for any earlier one`,
-      ),
-      recheckInMs: input.syncWindowMs - input.recordKnownForMs(fresh.peerId),
+      write: record(input, adopted),
+      adopted: true,
+      ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
     };
-  // A record hidden longer than the window (a cut that began while it spread) is still
-  // announced by its author's presence, heard before the cut.
-  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
-  const aliveIds = new Set(input.alive.map((node) => node.peerId));
-  const unknown = input.unrecorded.find(
-    (node) =>
-      node.heardForMs >= electorsKnownForMs &&
-      (aliveIds.has(node.peerId) || input.unseenForMs(node.peerId) <= input.settings.masterGraceMs),
-  );
+  }
+  if (eligible.length < minimumNodes) return { status: { phase: 'waiting-for-nodes', message: waiting } };
+  if (!input.settled) return settling('settling before the bootstrap vote');
+  if (!complete)
+    return settling(`${electors.length} of ${minimumNodes} electors known (records of eligible nodes)`);
   if (unknown !== undefined)
     return settling(`waiting for the record of ${unknown.name}, heard before the electors were known`);
-  const init = bootstrapInitMaster(electors, eligible, masterTarget);
   if (init === undefined)
     return {
       status: {
@@ -342,37 +357,90 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
       },
     };
   const initName = input.records.get(init)?.name ?? init;
-  // The init master proposes by voting; an elector votes for what the init master of its own
-  // electorate voted for. The init master votes once, so every vote naming it goes to one
-  // proposal, and two decisions would need two nodes each taken for the init master by a
-  // majority: two electorates, which the sync window rules out. Matching on the init master
-  // rather than on the whole electorate also lets an init master that proposed before a late
-  // record changed the rest of the electorate still collect its votes.
-  const initVote = input.records.get(init);
-  let chosen: { hash: string; proposal: Proposal } | undefined;
-  if (initVote !== undefined && initVote.epoch >= 1) {
-    const proposal = initVote.proposal;
-    if (proposal?.baseHash !== null || initVote.hash === undefined || proposal.initMaster !== init)
-      return voting(
-        `${eligible.length} nodes alive; the init master ${initName} voted for another bootstrap`,
-      );
-    if (!electorsOf(proposal, undefined).includes(input.self))
-      return voting(`${eligible.length} nodes alive; not an elector of the bootstrap of ${initName}`);
-    chosen = { hash: initVote.hash, proposal };
-  } else if (init === input.self) {
-    const proposal = bootstrapProposal(eligible, electors, init, { minimumNodes, masterTarget });
-    chosen = { hash: proposalHash(proposal), proposal };
-  } else if (!electors.some((node) => node.peerId === input.self))
-    return voting(`${eligible.length} nodes alive; not an elector, waiting for the bootstrap decision`);
-  if (chosen === undefined)
-    return voting(`${eligible.length} nodes alive; waiting for the init master ${initName} to propose`);
-  const count = (votes.get(chosen.hash)?.voters.size ?? 0) + 1;
-  const quorum = quorumOf(chosen.proposal, undefined);
+  if (initVote !== undefined && initVote.epoch >= 1)
+    return voting(
+      initVote.proposal?.baseHash === null && initVote.proposal.initMaster === init
+        ? `${eligible.length} nodes alive; not an elector of the bootstrap of ${initName}`
+        : `${eligible.length} nodes alive; the init master ${initName} voted for another bootstrap`,
+    );
+  if (init !== input.self)
+    return voting(
+      electors.some((node) => node.peerId === input.self)
+        ? `${eligible.length} nodes alive; waiting for the init master ${initName} to propose`
+        : `${eligible.length} nodes alive; not an elector, waiting for the bootstrap decision`,
+    );
+  // The init master proposes once no record published before the electors' can still be on
+  // its way: every elector's record has been held for the sync window, or the ledger of every
+  // peer it heard alive by the time it held them all has been covered since (see
+  // bench/README.md for what each assumes).
+  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
+  const uncovered = input.alive
+    .filter(
+      (node) =>
+        node.peerId !== input.self &&
+        (input.heardForMs?.(node.peerId) ?? Infinity) >= electorsKnownForMs &&
+        !((input.coveredForMs?.(node.peerId) ?? Infinity) <= electorsKnownForMs),
+    )
+    .map((node) => node.peerId);
+  if (electorsKnownForMs < input.syncWindowMs && uncovered.length > 0)
+    return {
+      ...settling(
+        `electors ${electors.map((node) => node.name).join(', ')}: ${uncovered.length} alive peers not synced since their records, ${input.syncWindowMs - electorsKnownForMs} ms of the sync window left`,
+      ),
+      recheckInMs: input.syncWindowMs - electorsKnownForMs,
+      pull: { peers: uncovered, withinMs: electorsKnownForMs },
+    };
+  const proposal = bootstrapProposal(eligible, electors, init, { minimumNodes, masterTarget });
+  const hash = proposalHash(proposal);
+  const count = (votes.get(hash)?.voters.size ?? 0) + 1;
+  const quorum = quorumOf(proposal, undefined);
   return {
-    write: record(input, chosen),
+    write: record(input, { proposal, hash }),
     adopted: count > 1,
     ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
   };
+}
+
+/**
+ * A node heard alive (and not lost) before this node held every elector's record, whose own
+ * record it still lacks: that record may precede theirs. A record hidden longer than the window
+ * (a cut that began while it spread) is still announced by its author's presence, heard before
+ * the cut.
+ */
+function unrecordedBefore(
+  input: ElectionInput,
+  electors: readonly KnownNode[],
+): ElectionInput['unrecorded'][number] | undefined {
+  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
+  const aliveIds = new Set(input.alive.map((node) => node.peerId));
+  return input.unrecorded.find(
+    (node) =>
+      node.heardForMs >= electorsKnownForMs &&
+      (aliveIds.has(node.peerId) || input.unseenForMs(node.peerId) <= input.settings.masterGraceMs),
+  );
+}
+
+/**
+ * The proposal an elector votes for: what the init master of its own electorate voted for, if
+ * that names this node an elector. The init master votes once, so every vote naming it goes to
+ * one proposal, and two decisions would need two nodes each taken for the init master by a
+ * majority: two electorates, which the init master's sync window rules out. The elector needs
+ * its own electorate (its records), not a window of its own: a window at each elector made
+ * the commit wait for the slowest majority's catch-up plus the window; checking the init
+ * master against the elector's own records still refuses a proposal from an init master that
+ * a hidden record fooled, whenever the elector holds that record. Matching on the init master
+ * rather than on the whole electorate also lets an init master that proposed before a late
+ * record changed the rest of the electorate still collect its votes.
+ */
+function adoptable(
+  input: ElectionInput,
+  init: string | undefined,
+  initVote: VoteRecord | undefined,
+): { proposal: Proposal; hash: string } | undefined {
+  if (initVote === undefined || initVote.epoch < 1) return undefined;
+  const { proposal, hash } = initVote;
+  if (proposal?.baseHash !== null || hash === undefined || proposal.initMaster !== init) return undefined;
+  return electorsOf(proposal, undefined).includes(input.self) ? { proposal, hash } : undefined;
 }
 
 /** True when epoch `epoch` on `base` can never commit: its own votes prove it, or a voter moved on. */

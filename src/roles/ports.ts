@@ -30,6 +30,12 @@ export interface KvStore {
   get(bucket: string, key: string): Omit<KvEntry, 'bucket' | 'key'> | undefined;
   list(bucket: string): KvEntry[];
   subscribe(listener: (change: KvChange) => void): () => void;
+  /** Pulls what `peerId` holds now (anti-entropy); without it the bootstrap waits its window. */
+  requestSync?(peerId: string): void;
+  /** A time (ms, the node's clock) such that this node holds every entry `peerId` held then. */
+  coveredSince?(peerId: string): number | undefined;
+  /** Fires each time `coveredSince` of a peer moves. */
+  onCovered?(listener: (peerId: string) => void): () => void;
 }
 
 export interface Member {

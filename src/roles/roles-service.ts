@@ -129,6 +129,8 @@ export class RolesService {
   private readonly firstHeard = new Map<string, { at: number; name: string }>();
   /** When this node first held each author's vote record. */
   private readonly recordSince = new Map<string, number>();
+  /** When this node last asked the ledger to pull from each peer (bootstrap sync check). */
+  private readonly pulledAt = new Map<string, number>();
   private startedAt = 0;
   private quorumSince: number | undefined;
   private initiation: { hash: string; since: number } | undefined;
@@ -177,6 +179,7 @@ export class RolesService {
         if (relevant.has(change.bucket)) this.schedule();
       }),
       this.options.membership.onChange(() => this.schedule()),
+      this.options.kv.onCovered?.(() => this.schedule()) ?? (() => undefined),
     );
     if (this.options.mesh !== undefined)
       this.cleanups.push(this.options.mesh.serve((from, request) => this.serve(from, request)));
@@ -286,6 +289,8 @@ export class RolesService {
       alive,
       unseenForMs: (peerId) => this.unseenForMs(peerId),
       recordKnownForMs: (peerId) => now - (this.recordSince.get(peerId) ?? now),
+      coveredForMs: (peerId) => now - (kv.coveredSince?.(peerId) ?? -Infinity),
+      heardForMs: (peerId) => now - (this.firstHeard.get(peerId)?.at ?? now),
       syncWindowMs: this.options.syncWindowMs ?? 1000,
       now,
       unrecorded: [...this.firstHeard]
@@ -304,6 +309,15 @@ export class RolesService {
     this.status = outcome.status;
     if (!settled && this.quorumSince !== undefined) this.scheduleAt(this.quorumSince + settleMs);
     if (outcome.recheckInMs !== undefined) this.scheduleAt(now + outcome.recheckInMs);
+    if (outcome.pull !== undefined && kv.requestSync !== undefined) {
+      // A pull from every alive peer started after the electors' records were all here lets the
+      // init master propose without waiting out the sync window (`onCovered` wakes it).
+      for (const peerId of outcome.pull.peers)
+        if (now - (this.pulledAt.get(peerId) ?? -Infinity) > outcome.pull.withinMs) {
+          this.pulledAt.set(peerId, now);
+          kv.requestSync(peerId);
+        }
+    }
 
     let write = outcome.write;
     const previousEpoch = records.get(self.peerId)?.epoch ?? 0;
