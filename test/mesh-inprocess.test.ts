@@ -9,18 +9,23 @@ describe('several meshes in one process', () => {
   let root: Awaited<ReturnType<typeof tempDir>>;
   const meshes: Mesh[] = [];
 
-  async function startMesh(name: string, token: NetworkToken, bootstrap: string[]): Promise<Mesh> {
+  async function startMesh(
+    name: string,
+    token: NetworkToken,
+    bootstrap: string[],
+    { listen = ['/ip4/127.0.0.1/tcp/0'], relayServer = true } = {},
+  ): Promise<Mesh> {
     const dataDir = `${root.path}/${name}`;
     const mesh = await Mesh.create({
       dataDir,
       privateKey: await loadOrCreateIdentity(dataDir),
       keys: deriveKeys(token),
       name,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
+      listen,
       bootstrap,
       mdns: false,
       dht: 'private',
-      relayServer: true,
+      relayServer,
       heartbeatMs: 500,
       ttlMs: 2000,
       log: silentLogger(),
@@ -70,5 +75,34 @@ describe('several meshes in one process', () => {
     }
     expect(stranger.members().map((member) => member.name)).toEqual(['x']);
     expect(stranger.admittedPeers()).toEqual([]);
+  }, 40_000);
+
+  it('two members that cannot reach each other see each other alive through a third', async () => {
+    const token = newToken();
+    // No relay either: a relayed connection would reach across.
+    const hub = await startMesh('hub', token, [], { relayServer: false });
+    const bootstrap = [hub.addresses()[0]!];
+    // Neither listens, so neither can dial the other: all they know of each other is hearsay.
+    const [left, right] = await Promise.all(
+      ['left', 'right'].map((name) => startMesh(name, token, bootstrap, { listen: [] })),
+    );
+    await waitFor(
+      'left and right alive to each other',
+      () => Promise.resolve(left!.isAlive(right!.peerId) && right!.isAlive(left!.peerId)),
+      20_000,
+    );
+    expect(left!.status().connections).toBe(1);
+    expect(left!.members().find((m) => m.peerId === right!.peerId)).toMatchObject({
+      alive: true,
+      connected: false,
+    });
+
+    await hub.stop();
+    meshes.splice(meshes.indexOf(hub), 1);
+    await waitFor(
+      'left to see right not alive once nobody vouches for it',
+      () => Promise.resolve(!left!.isAlive(right!.peerId)),
+      10_000,
+    );
   }, 40_000);
 });

@@ -8,15 +8,16 @@ import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p
 import { mdns } from '@libp2p/mdns';
 import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
-import type { LevelDatastore } from 'datastore-level';
+import type { Datastore } from 'interface-datastore';
 import { createLibp2p } from 'libp2p';
 import type { DhtMode } from '../config/config.ts';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { BlockList } from 'node:net';
+import './yamux-window-updates.ts';
 
 export interface Libp2pNodeOptions {
   privateKey: PrivateKey;
-  datastore: LevelDatastore;
+  datastore: Datastore;
   listen: string[];
   mdns: boolean;
   dht: DhtMode;

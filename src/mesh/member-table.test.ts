@@ -36,4 +36,40 @@ describe('member table', () => {
     table.learn('p1', '', []);
     expect(table.get('p1')).toMatchObject({ name: 'b', addresses: ['/x'] });
   });
+
+  it('counts a member alive second-hand while a member alive to us first-hand vouches for it', () => {
+    const table = new MemberTable(self, 4000);
+    table.learn('v', 'voucher', []);
+    table.learn('s', 'subject', []);
+    table.vouch('v', 's', true);
+    expect(table.isAlive('s', 0)).toBe(false); // the voucher itself is not alive to us
+    table.setConnected('v', true, 1000);
+    expect(table.isAlive('s', 1000)).toBe(true);
+    expect(table.isAliveFirstHand('s', 1000)).toBe(false);
+    expect(table.list(2000).find((m) => m.peerId === 's')).toMatchObject({ alive: true, lastSeen: 1000 });
+    expect(table.isAlive('s', 5001)).toBe(false); // the voucher went silent
+    table.heard('v', 6000);
+    table.vouch('v', 's', false);
+    expect(table.isAlive('s', 6000)).toBe(false);
+  });
+
+  it('drops the vouches of a member we lost, and a hello replaces all earlier ones', () => {
+    const table = new MemberTable(self, 4000);
+    for (const id of ['v', 's', 't']) table.learn(id, id, []);
+    table.setConnected('v', true, 0);
+    table.vouch('v', 's', true);
+    table.replaceVouches('v', ['t']);
+    expect([table.isAlive('s', 0), table.isAlive('t', 0)]).toEqual([false, true]);
+    table.forgetVoucher('v');
+    expect(table.isAlive('t', 0)).toBe(false);
+  });
+
+  it('ignores vouches for itself or by a member for itself', () => {
+    const table = new MemberTable(self, 4000);
+    table.learn('v', 'v', []);
+    table.vouch('v', 'v', true);
+    expect(table.isAlive('v', 0)).toBe(false);
+    table.vouch('v', 'self', false);
+    expect(table.isAlive('self', 0)).toBe(true);
+  });
 });

@@ -14,11 +14,18 @@ export interface MemberView extends MemberInfo {
 }
 
 /**
- * Pure membership table. A member is alive while it is connected and was heard within the
- * TTL: a closed connection makes it not alive at once, a silent one after the TTL.
+ * Pure membership table. A member is alive first-hand while it is connected and was heard
+ * within the TTL: a closed connection makes it not alive at once, a silent one after the TTL.
+ * It is alive second-hand while a member alive to us first-hand vouches for it (says it is
+ * alive to *it* first-hand): a joining node sees the whole mesh alive through its first
+ * connection, before it has connected to everyone, and two members that cannot reach each
+ * other directly still see each other. Vouches are never passed on, so a dead member cannot
+ * be kept alive by a loop of hearsay.
  */
 export class MemberTable {
   private readonly members = new Map<string, MemberInfo>();
+  /** Subject → the members that vouch for it. */
+  private readonly vouchers = new Map<string, Set<string>>();
   private readonly selfId: string;
   private readonly ttlMs: number;
 
@@ -71,21 +78,70 @@ export class MemberTable {
     return this.members.has(peerId);
   }
 
-  isAlive(peerId: string, nowMs: number): boolean {
+  /** A member's word on a subject: alive to it first-hand, or no longer. */
+  vouch(voucher: string, subject: string, alive: boolean): void {
+    if (subject === this.selfId || subject === voucher) return;
+    const set = this.vouchers.get(subject);
+    if (alive) {
+      if (set === undefined) this.vouchers.set(subject, new Set([voucher]));
+      else set.add(voucher);
+    } else {
+      set?.delete(voucher);
+    }
+  }
+
+  /** Everything a member vouches for, at once (its hello): earlier vouches it lacks are void. */
+  replaceVouches(voucher: string, aliveSubjects: string[]): void {
+    this.forgetVoucher(voucher);
+    for (const subject of aliveSubjects) this.vouch(voucher, subject, true);
+  }
+
+  /** A member we lost: its vouches go with it (it may return with another view). */
+  forgetVoucher(voucher: string): void {
+    for (const set of this.vouchers.values()) set.delete(voucher);
+  }
+
+  /** Alive to us ourselves: connected, and heard within the TTL. */
+  isAliveFirstHand(peerId: string, nowMs: number): boolean {
     if (peerId === this.selfId) return true;
     const member = this.members.get(peerId);
     return member !== undefined && member.connected && nowMs - member.lastSeen <= this.ttlMs;
   }
 
-  /** Every member, self included, sorted by name then peer id. */
+  isAlive(peerId: string, nowMs: number): boolean {
+    return this.isAliveFirstHand(peerId, nowMs) || this.liveVoucher(peerId, nowMs) !== undefined;
+  }
+
+  /** The freshest member alive to us first-hand that vouches for the subject. */
+  private liveVoucher(subject: string, nowMs: number): MemberInfo | undefined {
+    let freshest: MemberInfo | undefined;
+    for (const voucher of this.vouchers.get(subject) ?? []) {
+      if (!this.isAliveFirstHand(voucher, nowMs)) continue;
+      const member = this.members.get(voucher);
+      if (member !== undefined && (freshest === undefined || member.lastSeen > freshest.lastSeen)) {
+        freshest = member;
+      }
+    }
+    return freshest;
+  }
+
+  /**
+   * Every member, self included, sorted by name then peer id. A member alive second-hand was
+   * last seen when we last heard its voucher.
+   */
   list(nowMs: number): MemberView[] {
     return [...this.members.values()]
-      .map((member) => ({
-        ...member,
-        lastSeen: member.peerId === this.selfId ? nowMs : member.lastSeen,
-        self: member.peerId === this.selfId,
-        alive: this.isAlive(member.peerId, nowMs),
-      }))
+      .map((member) => {
+        const self = member.peerId === this.selfId;
+        const firstHand = this.isAliveFirstHand(member.peerId, nowMs);
+        const voucher = firstHand ? undefined : this.liveVoucher(member.peerId, nowMs);
+        return {
+          ...member,
+          lastSeen: self ? nowMs : Math.max(member.lastSeen, voucher?.lastSeen ?? 0),
+          self,
+          alive: firstHand || voucher !== undefined,
+        };
+      })
       .sort((a, b) => a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId));
   }
 

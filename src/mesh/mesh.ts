@@ -2,13 +2,11 @@ import type { GossipsubMessage } from '@libp2p/gossipsub';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId, PrivateKey, Stream, StreamHandler } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { LevelDatastore } from 'datastore-level';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DhtMode } from '../config/config.ts';
 import type { NetworkKeys } from '../token/index.ts';
 import { sleep } from '../shared/sleep.ts';
-import { SMALL_LEVELDB } from '../shared/level-options.ts';
 import { Admission } from './admission.ts';
 import { DiscoveryInbox } from './discovery-inbox.ts';
 import { Dialer } from './dialer.ts';
@@ -17,6 +15,7 @@ import { MemberTable, type MemberView } from './member-table.ts';
 import { Presence } from './presence.ts';
 import { Rendezvous } from './rendezvous.ts';
 import { parseMultiaddr } from './parse-multiaddr.ts';
+import { PeerStoreFile } from './peer-store-file.ts';
 
 export interface MeshOptions {
   dataDir: string;
@@ -62,14 +61,14 @@ export class Mesh {
   private readonly presence: Presence;
   private readonly dialer: Dialer;
   private readonly rendezvous: Rendezvous | undefined;
-  private readonly datastore: LevelDatastore;
+  private readonly datastore: PeerStoreFile;
   private readonly options: MeshOptions;
   private readonly now: () => number;
   private readonly lanPeers: DiscoveryInbox;
 
   private constructor(
     libp2p: MeshLibp2p,
-    datastore: LevelDatastore,
+    datastore: PeerStoreFile,
     lanPeers: DiscoveryInbox,
     options: MeshOptions,
   ) {
@@ -114,7 +113,7 @@ export class Mesh {
   }
 
   static async create(options: MeshOptions): Promise<Mesh> {
-    const datastore = new LevelDatastore(join(options.dataDir, 'peerstore'), SMALL_LEVELDB);
+    const datastore = new PeerStoreFile(join(options.dataDir, 'peerstore.json'));
     await datastore.open();
     const lanPeers = new DiscoveryInbox();
     const libp2p = await createLibp2pNode({

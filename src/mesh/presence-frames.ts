@@ -2,13 +2,17 @@ import { z } from 'zod';
 
 /**
  * Frames on a presence stream. An empty frame is a keepalive (the cheapest possible proof of
- * life); a hello opens the stream and carries what the sender knows; a member frame announces
- * a peer the sender has just admitted (peer exchange).
+ * life); a hello opens the stream and carries what the sender knows, `alive` marking the members
+ * alive to it first-hand; a member frame says a peer became alive to the sender first-hand (peer
+ * exchange and a vouch), or, about the sender itself, that its addresses changed; a gone frame
+ * says a peer is no longer alive to the sender first-hand.
  */
+const peerIdSchema = z.string().min(1).max(128);
 const memberSchema = z.object({
-  id: z.string().min(1).max(128),
+  id: peerIdSchema,
   name: z.string().max(63),
   addrs: z.array(z.string().max(512)).max(32),
+  alive: z.boolean().optional(),
 });
 
 const frameSchema = z.discriminatedUnion('t', [
@@ -19,6 +23,7 @@ const frameSchema = z.discriminatedUnion('t', [
     members: z.array(memberSchema).max(10_000),
   }),
   z.object({ t: z.literal('member'), member: memberSchema }),
+  z.object({ t: z.literal('gone'), id: peerIdSchema }),
 ]);
 
 export type PresenceMember = z.infer<typeof memberSchema>;

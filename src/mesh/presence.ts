@@ -13,7 +13,7 @@ import {
   type PresenceMember,
 } from './presence-frames.ts';
 
-export const PRESENCE_PROTOCOL = '/kairos-mesh/presence/1.0.0';
+export const PRESENCE_PROTOCOL = '/kairos-mesh/presence/2.0.0';
 const ADMISSION_WAIT_MS = 10_000;
 
 export interface PresenceOptions {
@@ -23,17 +23,24 @@ export interface PresenceOptions {
   selfName: string;
 }
 
-/** Our outbound stream to one member: writes are queued so frames never interleave. */
+/**
+ * Our outbound stream to one member: writes are queued so frames never interleave, and the
+ * frames queued while a write is under way go out together in the next (a burst of joins
+ * would otherwise cost a write, an encryption and a syscall per frame).
+ */
 interface Session {
   framed: Promise<LengthPrefixedStream<Stream>>;
   queue: Promise<void>;
+  pending: Uint8Array[];
   broken: boolean;
 }
 
 /**
  * Liveness and peer exchange over one long-lived stream per admitted peer and direction:
- * a hello with what we know, an announcement when another member says hello to us, and a
- * tiny keepalive every heartbeat. Nothing here is written to disk.
+ * a hello with what we know, a tiny keepalive every heartbeat, and a word to every member
+ * whenever another member becomes alive to us first-hand (once it introduced itself with its
+ * hello) or stops being so: the others count that as a vouch (see MemberTable). Nothing here is
+ * written to disk.
  */
 export class Presence {
   private readonly sessions = new Map<string, Session>();
@@ -44,6 +51,10 @@ export class Presence {
   private readonly options: PresenceOptions;
   private ticker: NodeJS.Timeout | undefined;
   private lastAlive = '';
+  /** Members that said hello to us on their current connection. */
+  private readonly introduced = new Set<string>();
+  /** What we last told the others of each member we vouch for: its name and addresses. */
+  private readonly vouched = new Map<string, { name: string; addresses: string[] }>();
   private readonly unsubscribe: Array<() => void> = [];
 
   constructor(libp2p: Libp2p, admission: Admission, table: MemberTable, options: PresenceOptions) {
@@ -94,6 +105,8 @@ export class Presence {
 
   private onLost(peerId: string): void {
     this.table.setConnected(peerId, false, this.options.now());
+    this.table.forgetVoucher(peerId);
+    this.introduced.delete(peerId);
     const session = this.sessions.get(peerId);
     if (session !== undefined) session.broken = true;
     this.sessions.delete(peerId);
@@ -108,13 +121,19 @@ export class Presence {
         signal: AbortSignal.timeout(ADMISSION_WAIT_MS),
       })
       .then((stream) => lpStream(stream));
-    const session: Session = { framed, queue: Promise.resolve(), broken: false };
+    const session: Session = { framed, queue: Promise.resolve(), pending: [], broken: false };
     framed.catch(() => (session.broken = true));
     this.sessions.set(peerId, session);
+    const now = this.options.now();
     const members: PresenceMember[] = this.table
       .others()
-      .filter((member) => member.peerId !== peerId && member.addresses.length > 0)
-      .map((member) => ({ id: member.peerId, name: member.name, addrs: member.addresses }));
+      .filter((member) => member.peerId !== peerId)
+      .map((member) => ({
+        id: member.peerId,
+        name: member.name,
+        addrs: member.addresses,
+        alive: this.vouchesFor(member.peerId, now),
+      }));
     this.send(
       peerId,
       session,
@@ -123,12 +142,15 @@ export class Presence {
   }
 
   private send(peerId: string, session: Session, bytes: Uint8Array): void {
+    session.pending.push(bytes);
+    if (session.pending.length > 1) return; // a write is already queued and will take it
     session.queue = session.queue.then(async () => {
+      const frames = session.pending.splice(0);
       if (session.broken) return;
       try {
         await (
           await session.framed
-        ).write(bytes, { signal: AbortSignal.timeout(this.options.heartbeatMs * 5) });
+        ).writeV(frames, { signal: AbortSignal.timeout(this.options.heartbeatMs * 5) });
       } catch (error) {
         session.broken = true;
         this.options.log.debug({ peer: peerId, err: describeError(error) }, 'presence stream broke');
@@ -170,15 +192,21 @@ export class Presence {
   private apply(from: string, frame: PresenceFrame): void {
     if (frame.t === 'hello') {
       this.table.learn(from, frame.name, frame.addrs);
+      this.introduced.add(from);
       for (const member of frame.members) this.learnIndirect(member);
-      this.announce(from, { id: from, name: frame.name, addrs: frame.addrs });
+      this.table.replaceVouches(
+        from,
+        frame.members.filter((member) => member.alive === true).map((member) => member.id),
+      );
+    } else if (frame.t === 'gone') {
+      this.table.vouch(from, frame.id, false);
     } else if (frame.member.id === from) {
-      // The member speaks of itself (its addresses changed): first-hand, so it wins, and the
-      // others hear it too, as they heard its hello.
+      // The member speaks of itself (its addresses changed): first-hand, so it wins; the
+      // others hear of the change from our vouch.
       this.table.learn(from, frame.member.name, frame.member.addrs);
-      this.announce(from, frame.member);
     } else {
       this.learnIndirect(frame.member);
+      this.table.vouch(from, frame.member.id, frame.member.alive ?? true);
     }
     this.emitIfChanged(true);
   }
@@ -209,10 +237,32 @@ export class Presence {
     );
   }
 
-  /** Tells every other member about a peer that just said hello to us. */
-  private announce(subject: string, member: PresenceMember): void {
-    const frame = encodeFrame({ t: 'member', member });
-    for (const [peerId, session] of this.sessions) if (peerId !== subject) this.send(peerId, session, frame);
+  private vouchesFor(peerId: string, now: number): boolean {
+    return this.introduced.has(peerId) && this.table.isAliveFirstHand(peerId, now);
+  }
+
+  /**
+   * Tells every other member what changed in whom we vouch for: a member that became alive to
+   * us first-hand (or changed its addresses), or one that no longer is.
+   */
+  private spreadVouches(now: number): void {
+    for (const member of this.table.others()) {
+      const id = member.peerId;
+      const told = this.vouched.get(id);
+      let frame: Uint8Array;
+      if (this.vouchesFor(id, now)) {
+        if (told !== undefined && told.name === member.name && sameList(told.addresses, member.addresses)) {
+          continue;
+        }
+        this.vouched.set(id, { name: member.name, addresses: member.addresses });
+        frame = encodeFrame({ t: 'member', member: { id, name: member.name, addrs: member.addresses } });
+      } else {
+        if (told === undefined) continue;
+        this.vouched.delete(id);
+        frame = encodeFrame({ t: 'gone', id });
+      }
+      for (const [peerId, session] of this.sessions) if (peerId !== id) this.send(peerId, session, frame);
+    }
   }
 
   private waitForAdmission(peerId: string): Promise<boolean> {
@@ -230,9 +280,10 @@ export class Presence {
     });
   }
 
-  /** Notifies listeners when the set of members or of alive members changed. */
+  /** Spreads our vouches, and notifies listeners when the set of (alive) members changed. */
   private emitIfChanged(force: boolean): void {
     const now = this.options.now();
+    this.spreadVouches(now);
     const signature = this.table
       .list(now)
       .map((member) => `${member.peerId}:${member.alive ? 1 : 0}`)
@@ -242,4 +293,8 @@ export class Presence {
     this.lastAlive = signature;
     if (changed || force) for (const listener of this.changeListeners) listener();
   }
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index]);
 }
