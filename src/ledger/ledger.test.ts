@@ -239,6 +239,22 @@ describe('Ledger replication (in-memory transport)', () => {
     expect(b.ledger.get('a', 'later')?.value).toBe(6);
   });
 
+  it('runs an urgent pull at once while slow pulls hold every slot', async () => {
+    const network = new MemoryNetwork();
+    // Two peers that never answer a sync: b's pulls from them on its start hold both slots.
+    for (const id of ['hang-1', 'hang-2'])
+      await network.join(id).handle(LEDGER_SYNC_PROTOCOL, () => undefined);
+    const b = await newLedger(network);
+    const c = await newLedger(network);
+    await c.ledger.put('c', 'k', 1);
+    b.ledger.requestSync(c.selfId);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(b.ledger.coveredSince(c.selfId)).toBeUndefined();
+    b.ledger.requestSync(c.selfId, true);
+    await until(() => b.ledger.coveredSince(c.selfId) !== undefined);
+    expect(b.ledger.get('c', 'k')?.value).toBe(1);
+  });
+
   it('repairs a gossip gap by pulling', async () => {
     const network = new MemoryNetwork();
     const a = await newLedger(network);

@@ -500,15 +500,21 @@ export class Ledger {
     this.requestSync(peerId);
   }
 
-  /** Pulls from one peer now (or once more after the sync in flight with it). */
-  requestSync(peerId: string): void {
+  /**
+   * Pulls from one peer now (or once more after the sync in flight with it). An `urgent` pull
+   * does not wait for a free slot (MAX_CONCURRENT_PULLS): for a caller that waits on it, like
+   * the roles bootstrap waiting to have covered every peer, behind catch-up pulls a busy node
+   * runs one by one.
+   */
+  requestSync(peerId: string, urgent = false): void {
     if (!this.running || peerId === this.selfId) return;
     const current = this.syncing.get(peerId);
     if (current !== undefined) {
       current.again = true;
       return;
     }
-    if (this.syncing.size >= MAX_CONCURRENT_PULLS) {
+    if (urgent) this.queuedPulls.delete(peerId);
+    else if (this.syncing.size >= MAX_CONCURRENT_PULLS) {
       // A fresh node meeting 50 peers must not fetch the same history 50 times at once: the
       // queued pulls run later and usually find equal digests.
       this.queuedPulls.add(peerId);

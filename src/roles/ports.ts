@@ -30,8 +30,11 @@ export interface KvStore {
   get(bucket: string, key: string): Omit<KvEntry, 'bucket' | 'key'> | undefined;
   list(bucket: string): KvEntry[];
   subscribe(listener: (change: KvChange) => void): () => void;
-  /** Pulls what `peerId` holds now (anti-entropy); without it the bootstrap waits its window. */
-  requestSync?(peerId: string): void;
+  /**
+   * Pulls what `peerId` holds now (anti-entropy; `urgent`: without waiting for a free slot);
+   * without it the bootstrap waits its window.
+   */
+  requestSync?(peerId: string, urgent?: boolean): void;
   /** A time (ms, the node's clock) such that this node holds every entry `peerId` held then. */
   coveredSince?(peerId: string): number | undefined;
   /** Fires each time `coveredSince` of a peer moves. */

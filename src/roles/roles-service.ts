@@ -315,7 +315,7 @@ export class RolesService {
       for (const peerId of outcome.pull.peers)
         if (now - (this.pulledAt.get(peerId) ?? -Infinity) > outcome.pull.withinMs) {
           this.pulledAt.set(peerId, now);
-          kv.requestSync(peerId);
+          kv.requestSync(peerId, true);
         }
     }
 
