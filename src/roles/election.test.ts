@@ -58,6 +58,20 @@ describe('bootstrap', () => {
     expect(waiting.status).toMatchObject({ phase: 'waiting-for-nodes', message: '2 of 3 nodes alive' });
   });
 
+  it('asks to pull the record of an alive node it lacks, from that node', () => {
+    const records = new Map([
+      ['a', hello('a')],
+      ['b', hello('b')],
+    ]);
+    const alive = ['a', 'b', 'c', 'd'].map((peerId) => ({ peerId, name: peerId }));
+    const settings = { minimumNodes: 5, masterTarget: 1, masterGraceMs: 60_000 };
+    const outcome = evaluate(input({ self: 'a', records, alive, settings }));
+    expect(outcome.status.phase).toBe('waiting-for-nodes');
+    expect(outcome.pull).toEqual({ peers: ['c', 'd'], withinMs: 1000 });
+    records.set('c', hello('c'));
+    expect(evaluate(input({ self: 'a', records, alive, settings })).pull?.peers).toEqual(['d']);
+  });
+
   it('makes a single-node cluster at once with minimumNodes 1', () => {
     for (const mode of ['auto', 'master'] as const) {
       const records = new Map([['solo', hello('solo', mode)]]);

@@ -110,12 +110,16 @@ export interface ElectionOutcome {
   /** Evaluate again after this long (ms): a wait on time alone, which no ledger change ends. */
   recheckInMs?: number;
   /**
-   * Pull from these peers (ledger anti-entropy) unless a pull from them started in the last
-   * `withinMs`: the init master's wait ends once each of them is covered since then.
+   * Pull from these peers (ledger anti-entropy) unless this node asked for a pull from them in
+   * the last `withinMs`: alive peers whose record it lacks, or, for the init master, peers
+   * whose ledger it must cover before it proposes.
    */
   pull?: { peers: string[]; withinMs: number };
   status: ElectionStatus;
 }
+
+/** How often the bootstrap asks again for the record of an alive node it still lacks (ms). */
+const RECORD_PULL_RETRY_MS = 1000;
 
 export function majority(size: number): number {
   return Math.floor(size / 2) + 1;
@@ -343,12 +347,26 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
       ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
     };
   }
-  if (eligible.length < minimumNodes) return { status: { phase: 'waiting-for-nodes', message: waiting } };
-  if (!input.settled) return settling('settling before the bootstrap vote');
+  // Records of alive nodes still missing: pulled from their authors, not left to the ledger's
+  // catch-up queue (a record published after a peer was admitted, whose gossip missed this
+  // node, would otherwise wait for a later pull).
+  const missing = input.alive
+    .filter((node) => node.peerId !== input.self && !input.records.has(node.peerId))
+    .map((node) => node.peerId);
+  const pull = missing.length === 0 ? {} : { pull: { peers: missing, withinMs: RECORD_PULL_RETRY_MS } };
+  if (eligible.length < minimumNodes)
+    return { status: { phase: 'waiting-for-nodes', message: waiting }, ...pull };
+  if (!input.settled) return { ...settling('settling before the bootstrap vote'), ...pull };
   if (!complete)
-    return settling(`${electors.length} of ${minimumNodes} electors known (records of eligible nodes)`);
+    return {
+      ...settling(`${electors.length} of ${minimumNodes} electors known (records of eligible nodes)`),
+      ...pull,
+    };
   if (unknown !== undefined)
-    return settling(`waiting for the record of ${unknown.name}, heard before the electors were known`);
+    return {
+      ...settling(`waiting for the record of ${unknown.name}, heard before the electors were known`),
+      ...pull,
+    };
   if (init === undefined)
     return {
       status: {

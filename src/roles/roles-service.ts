@@ -310,8 +310,9 @@ export class RolesService {
     if (!settled && this.quorumSince !== undefined) this.scheduleAt(this.quorumSince + settleMs);
     if (outcome.recheckInMs !== undefined) this.scheduleAt(now + outcome.recheckInMs);
     if (outcome.pull !== undefined && kv.requestSync !== undefined) {
-      // A pull from every alive peer started after the electors' records were all here lets the
-      // init master propose without waiting out the sync window (`onCovered` wakes it).
+      // Records of alive peers still missing, and (init master) a pull from every alive peer
+      // started after the electors' records were all here, which lets it propose without
+      // waiting out the sync window (`onCovered` wakes it).
       for (const peerId of outcome.pull.peers)
         if (now - (this.pulledAt.get(peerId) ?? -Infinity) > outcome.pull.withinMs) {
           this.pulledAt.set(peerId, now);
