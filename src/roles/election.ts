@@ -20,12 +20,14 @@ import type { Decision, Proposal, RoleMode, VoteRecord } from './types.ts';
  * prove that no proposal can reach a majority any more. Epoch 1 has no earlier decision: its
  * electorate is the first `minimumNodes` nodes by first-publish time (`VoteRecord.since`), named
  * in the proposal, and it commits with a majority of them including the init master it names.
- * The init master of that electorate proposes, only once every elector's record has been
- * visible to it for `syncWindowMs`: a record published earlier than theirs reaches every node
- * within that window, so every proposal names one electorate, and two majorities of one
- * electorate share a voter — across cuts, late boots and crashes alike. The other electors vote
- * for it as soon as their own records name the same init master (no window of their own). What no protocol can join, two networks booting wholly apart, is described in
- * bench/README.md.
+ * The init master of that electorate proposes only once no record published before the
+ * electors' can still be on its way to it: every elector's record has been visible to it for
+ * `syncWindowMs`, or every peer it heard alive by the time it held them all has been covered
+ * by a ledger pull started since. Then every proposal names one electorate, and two majorities
+ * of one electorate share a voter — across cuts, late boots and crashes alike. The other
+ * electors vote for it as soon as their own records name the same init master (no wait of
+ * their own). What each wait assumes, and what no protocol can join (two networks booting
+ * wholly apart), is described in bench/README.md.
  */
 
 export interface ElectionSettings {
@@ -56,8 +58,9 @@ export interface ElectionInput {
   recordKnownForMs: (peerId: string) => number;
   /**
    * The time within which a ledger record reaches every node (gossip, a lost message repaired
-   * by anti-entropy, a fresh node's first sync): the bootstrap vote waits until every elector's
-   * record has been visible this long, so no record published before theirs can still arrive.
+   * by anti-entropy, a fresh node's first sync): the init master's bootstrap proposal waits
+   * until every elector's record has been visible this long (or until its peers are covered,
+   * see `coveredForMs`), so no record published before theirs can still arrive.
    */
   syncWindowMs: number;
   /** This node's clock (ms): its first record's `since`. */

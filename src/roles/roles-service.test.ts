@@ -54,6 +54,7 @@ function startNode(
   index: number,
   settings: RolesConfig,
   driver = new RecordingDriver(),
+  syncWindowMs?: number,
 ): Node {
   const peerId = `12D3KooWpeer${index}`;
   const name = `node-${index}`;
@@ -69,6 +70,7 @@ function startNode(
     settleMs: 30,
     tickMs: 40,
     staggerMs: 20,
+    ...(syncWindowMs === undefined ? {} : { syncWindowMs }),
   });
   services.push(service);
   void service.start();
@@ -95,6 +97,16 @@ function agreed(nodes: Node[], members: number): boolean {
 }
 
 describe('RolesService over a fake replicated ledger', () => {
+  it('bootstraps well inside a long sync window once the init master has pulled from every peer', async () => {
+    const network = new FakeNetwork();
+    const nodes = [0, 1, 2].map((index) => startNode(network, index, config(), undefined, 60_000));
+    await until(() => agreed(nodes, 3), 'a 3-member decision on every node', 10_000);
+    const init = nodes.find((node) => node.peerId === nodes[0]!.service.decision!.proposal.initMaster)!;
+    const pulls = network.replicas.get(init.peerId)!.pulls;
+    for (const node of nodes.filter((other) => other !== init))
+      expect(pulls).toContainEqual({ peerId: node.peerId, urgent: true });
+  });
+
   it('5 nodes, minimum 3, one master: one init master, 4 workers, the same decision everywhere, k3s told the right thing', async () => {
     const network = new FakeNetwork();
     const nodes = [0, 1, 2, 3, 4].map((index) => startNode(network, index, config()));

@@ -60,8 +60,9 @@ export interface RolesServiceOptions {
   settleMs?: number;
   /**
    * How long a ledger record takes to reach every node (gossip, or a new peer's first sync):
-   * the bootstrap vote waits until every elector's record has been visible this long
-   * (default 1000 ms; see `ElectionInput.syncWindowMs`).
+   * unless every alive peer is covered by a pull first, the init master's bootstrap proposal
+   * waits until every elector's record has been visible this long (default 1000 ms; see
+   * `ElectionInput.syncWindowMs`).
    */
   syncWindowMs?: number;
   /** Re-evaluation period, for grace timers (default 1000 ms). */

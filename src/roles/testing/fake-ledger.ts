@@ -111,6 +111,10 @@ export class FakeLedger implements KvStore {
   private readonly network: FakeNetwork;
   private readonly state = new Map<string, KvEntry>();
   private readonly listeners = new Set<(change: KvChange) => void>();
+  private readonly coverListeners = new Set<(peerId: string) => void>();
+  private readonly covered = new Map<string, number>();
+  /** Pulls asked for, by peer, with whether each was urgent (tests read it). */
+  readonly pulls: Array<{ peerId: string; urgent: boolean }> = [];
   private lamport = 0;
 
   constructor(network: FakeNetwork, peerId: string) {
@@ -145,6 +149,28 @@ export class FakeLedger implements KvStore {
   subscribe(listener: (change: KvChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** A pull: on the next turn, every entry `peerId` holds then, and `peerId` counts as covered. */
+  requestSync(peerId: string, urgent = false): void {
+    this.pulls.push({ peerId, urgent });
+    const startedAt = Date.now();
+    setImmediate(() => {
+      const peer = this.network.replicas.get(peerId);
+      if (peer === undefined || !this.network.reachable(this.peerId, peerId)) return;
+      for (const entry of peer.entries()) this.receive(entry);
+      this.covered.set(peerId, Math.max(startedAt, this.covered.get(peerId) ?? startedAt));
+      for (const listener of this.coverListeners) listener(peerId);
+    });
+  }
+
+  coveredSince(peerId: string): number | undefined {
+    return this.covered.get(peerId);
+  }
+
+  onCovered(listener: (peerId: string) => void): () => void {
+    this.coverListeners.add(listener);
+    return () => this.coverListeners.delete(listener);
   }
 
   entries(): KvEntry[] {
