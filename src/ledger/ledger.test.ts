@@ -255,6 +255,28 @@ describe('Ledger replication (in-memory transport)', () => {
     expect(b.ledger.get('c', 'k')?.value).toBe(1);
   });
 
+  it('queues urgent pulls past their extra slots ahead of the others', async () => {
+    const network = new MemoryNetwork();
+    // 18 peers that drop every sync after 300 ms: with 2 + 16 pulls from them, every slot is taken.
+    const slow = Array.from({ length: 18 }, (_, index) => `slow-${index}`);
+    for (const id of slow)
+      await network.join(id).handle(LEDGER_SYNC_PROTOCOL, (stream) => {
+        setTimeout(() => stream.abort(new Error('dropped')), 300);
+      });
+    const b = await newLedger(network);
+    for (const id of slow) b.ledger.requestSync(id, true);
+    const c = await newLedger(network);
+    const d = await newLedger(network);
+    const covers: string[] = [];
+    b.ledger.onCovered((peerId) => covers.push(peerId));
+    b.ledger.requestSync(d.selfId);
+    b.ledger.requestSync(c.selfId, true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(covers).toEqual([]);
+    await until(() => covers.includes(c.selfId) && covers.includes(d.selfId));
+    expect(covers.indexOf(c.selfId)).toBeLessThan(covers.indexOf(d.selfId));
+  });
+
   it('repairs a gossip gap by pulling', async () => {
     const network = new MemoryNetwork();
     const a = await newLedger(network);

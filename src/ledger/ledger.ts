@@ -100,6 +100,8 @@ const MAX_PENDING_GOSSIP = 256;
 const MAX_CONCURRENT_SERVES = 16;
 /** Pulls running at once; further requests wait in a queue (one entry per peer). */
 const MAX_CONCURRENT_PULLS = 2;
+/** Urgent pulls may run beside them, up to this many more; the rest queue ahead of the others. */
+const MAX_URGENT_EXTRA_PULLS = 16;
 /** Peers synced with after a sync that brought news (2: the repair spreads as a tree). */
 const NEWS_FANOUT = 2;
 /** Received commits waiting for the disk before ingesting waits for it too (memory bound). */
@@ -129,6 +131,7 @@ export class Ledger {
   private readonly covered = new Map<string, number>();
   private readonly coverListeners = new Set<(peerId: string) => void>();
   private readonly queuedPulls = new Set<string>();
+  private readonly queuedUrgentPulls = new Set<string>();
   private readonly lastGapPull = new Map<string, number>();
   private readonly cleanups: (() => void)[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -213,6 +216,7 @@ export class Ledger {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.queuedPulls.clear();
+    this.queuedUrgentPulls.clear();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     await this.options.transport.unhandle(this.options.protocol).catch(() => undefined);
     // Let the commits in flight and queued reach the disk before the database closes.
@@ -502,9 +506,10 @@ export class Ledger {
 
   /**
    * Pulls from one peer now (or once more after the sync in flight with it). An `urgent` pull
-   * does not wait for a free slot (MAX_CONCURRENT_PULLS): for a caller that waits on it, like
-   * the roles bootstrap waiting to have covered every peer, behind catch-up pulls a busy node
-   * runs one by one.
+   * does not wait for a free slot of MAX_CONCURRENT_PULLS (up to MAX_URGENT_EXTRA_PULLS more run,
+   * then urgent ones queue ahead of the rest): for a caller that waits on it, like the roles
+   * bootstrap waiting to have covered every peer, behind catch-up pulls a busy node runs one
+   * by one.
    */
   requestSync(peerId: string, urgent = false): void {
     if (!this.running || peerId === this.selfId) return;
@@ -513,7 +518,13 @@ export class Ledger {
       current.again = true;
       return;
     }
-    if (urgent) this.queuedPulls.delete(peerId);
+    if (urgent) {
+      this.queuedPulls.delete(peerId);
+      if (this.syncing.size >= MAX_CONCURRENT_PULLS + MAX_URGENT_EXTRA_PULLS) {
+        this.queuedUrgentPulls.add(peerId);
+        return;
+      }
+    } else if (this.queuedUrgentPulls.has(peerId)) return;
     else if (this.syncing.size >= MAX_CONCURRENT_PULLS) {
       // A fresh node meeting 50 peers must not fetch the same history 50 times at once: the
       // queued pulls run later and usually find equal digests.
@@ -530,8 +541,12 @@ export class Ledger {
         } while (slot.again && this.running);
       } finally {
         this.syncing.delete(peerId);
+        const urgentNext = this.queuedUrgentPulls.values().next();
         const next = this.queuedPulls.values().next();
-        if (!next.done) {
+        if (!urgentNext.done) {
+          this.queuedUrgentPulls.delete(urgentNext.value);
+          this.requestSync(urgentNext.value, true);
+        } else if (!next.done) {
           this.queuedPulls.delete(next.value);
           this.requestSync(next.value);
         }

@@ -70,6 +70,10 @@ describe('bootstrap', () => {
     expect(outcome.pull).toEqual({ peers: ['c', 'd'], withinMs: 1000 });
     records.set('c', hello('c'));
     expect(evaluate(input({ self: 'a', records, alive, settings })).pull?.peers).toEqual(['d']);
+    // Eight at a time: the next ones once these arrive.
+    const many = Array.from({ length: 20 }, (_, index) => ({ peerId: `p${index}`, name: `p${index}` }));
+    const crowd = evaluate(input({ self: 'a', records, alive: [...alive, ...many], settings }));
+    expect(crowd.pull?.peers).toEqual(['d', 'p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
   });
 
   it('makes a single-node cluster at once with minimumNodes 1', () => {

@@ -123,6 +123,8 @@ export interface ElectionOutcome {
 
 /** How often the bootstrap asks again for the record of an alive node it still lacks (ms). */
 const RECORD_PULL_RETRY_MS = 1000;
+/** Missing records asked for at once (the next ones once these arrive). */
+const RECORD_PULLS_AT_ONCE = 8;
 
 export function majority(size: number): number {
   return Math.floor(size / 2) + 1;
@@ -355,6 +357,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   // node, would otherwise wait for a later pull).
   const missing = input.alive
     .filter((node) => node.peerId !== input.self && !input.records.has(node.peerId))
+    .slice(0, RECORD_PULLS_AT_ONCE)
     .map((node) => node.peerId);
   const pull = missing.length === 0 ? {} : { pull: { peers: missing, withinMs: RECORD_PULL_RETRY_MS } };
   if (eligible.length < minimumNodes)
