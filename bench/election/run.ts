@@ -4,8 +4,9 @@
  * committed decision (polled every 20 ms through the control API). k3s is a fake that
  * records its calls and sleeps (no k3s can run here). Prints one JSON document, with where the
  * time went (ms after all alive): every node sees all N alive with a record (`recordsMs`, the ledger
- * catch-up), some node sees the first vote (`firstVoteMs`: the init master's, after the sync
- * window), some node sees a majority voted (`majorityMs`), all committed.
+ * catch-up; `initRecordsMs` for the init master alone), some node sees the first vote
+ * (`firstVoteMs`: the init master's, once it covered its peers or its sync window passed), some
+ * node sees a majority voted (`majorityMs`), all committed.
  *
  *   npx node bench/election/run.ts [--nodes 25] [--runs 3]
  */
@@ -35,13 +36,21 @@ async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 
 interface Phases {
   recordsMs?: number;
+  initRecordsMs?: number;
   firstVoteMs?: number;
   majorityMs?: number;
 }
 
 /** Notes the first poll at which each phase of the election is reached (see the header). */
-function notePhases(phases: Phases, snapshots: RolesSnapshot[], atMs: number): void {
+function notePhases(
+  phases: Phases,
+  snapshots: RolesSnapshot[],
+  atMs: number,
+  recordsAt: Map<string, number>,
+): void {
   // A node leaves `waiting-for-nodes` once it holds the records of `minimum_nodes` alive nodes.
+  for (const s of snapshots)
+    if (s.phase !== 'waiting-for-nodes' && !recordsAt.has(s.self.peerId)) recordsAt.set(s.self.peerId, atMs);
   if (snapshots.every((s) => s.phase !== 'waiting-for-nodes')) phases.recordsMs ??= atMs;
   const votes = Math.max(
     ...snapshots.map((s) => s.nodes.filter((node) => (node.votedEpoch ?? 0) >= 1).length),
@@ -72,12 +81,16 @@ async function oneRun(): Promise<
       120_000,
     );
     const phases: Phases = {};
+    const recordsAt = new Map<string, number>();
+    let initMaster: string | undefined;
     const committed = await pollUntil(async () => {
       const snapshots = await Promise.all(daemons.map((d) => d.api.get<RolesSnapshot>('/roles')));
-      notePhases(phases, snapshots, performance.now() - allAlive);
+      notePhases(phases, snapshots, performance.now() - allAlive, recordsAt);
       const hash = snapshots[0]?.decision?.hash;
+      initMaster = snapshots[0]?.decision?.initMaster.peerId;
       return hash !== undefined && snapshots.every((s) => s.decision?.hash === hash);
     }, 120_000);
+    phases.initRecordsMs = initMaster === undefined ? undefined : recordsAt.get(initMaster);
     return {
       ...phases,
       allAliveToCommittedMs: Math.max(0, committed - allAlive),
@@ -103,6 +116,7 @@ process.stdout.write(
       lastStartedToCommittedMsMedian: round(median(results.map((r) => r.lastStartedToCommittedMs))),
       samples: results.map((r) => ({
         recordsMs: round(r.recordsMs ?? NaN),
+        initRecordsMs: round(r.initRecordsMs ?? NaN),
         firstVoteMs: round(r.firstVoteMs ?? NaN),
         majorityMs: round(r.majorityMs ?? NaN),
         allAliveToCommittedMs: round(r.allAliveToCommittedMs),
