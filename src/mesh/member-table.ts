@@ -142,11 +142,16 @@ export class MemberTable {
           alive: firstHand || voucher !== undefined,
         };
       })
-      .sort((a, b) => a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId));
+      .sort((a, b) => compareCodeUnits(a.name, b.name) || compareCodeUnits(a.peerId, b.peerId));
   }
 
   /** Members other than self, for dialling and announcements. */
   others(): MemberInfo[] {
     return [...this.members.values()].filter((member) => member.peerId !== this.selfId);
   }
+}
+
+/** Plain code-unit order: `localeCompare` would load ICU's collation data (~8 MiB) into every daemon. */
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
