@@ -59,5 +59,5 @@ export function checkWrite(author: string, bucket: string, key: string): string 
 
 function printable(text: string): string {
   const cut = text.length > 40 ? `${text.slice(0, 40)}…` : text;
-  return cut.replace(/[^\x20-\x7e…]/g, '?');
+  return cut.replace(/[^\x20-\x7e\u2026]/g, '?');
 }
