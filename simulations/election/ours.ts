@@ -158,12 +158,12 @@ export function runOurs(scenario: Scenario): RunResult {
     // first to arrive: a lost hello comes after the vote).
     const knownAt = new Map<string, number>();
     if (full) {
-      pulls.apply(i, time);
       for (let j = 0; j < n; j++)
         if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
       for (let j = 0; j < n; j++) {
         if (helloAt[j]! > time) continue;
-        const at = Math.min(scenario.arrival(j, i, helloAt[j]!, HELLO), pulls.heldAt(i, j));
+        let at = scenario.arrival(j, i, helloAt[j]!, HELLO);
+        if (at > time) at = pulls.heldAt(i, j, time);
         if (at > time) continue;
         records.set(ids[j]!, helloRecord[j]!);
         knownAt.set(ids[j]!, at);
@@ -221,7 +221,7 @@ export function runOurs(scenario: Scenario): RunResult {
         alive: input.alive,
         unseenForMs: (peerId) => unseenFor(i, indexOf.get(peerId)!, time),
         recordKnownForMs: (peerId) => time - (input.knownAt.get(peerId) ?? time),
-        coveredForMs: (peerId) => time - (pulls.coveredSince(i, indexOf.get(peerId)!) ?? -Infinity),
+        coveredForMs: (peerId) => time - (pulls.coveredSince(i, indexOf.get(peerId)!, time) ?? -Infinity),
         heardForMs: (peerId) => time - scenario.heardAt(i, indexOf.get(peerId)!),
         syncWindowMs: params.syncWindowMs,
         now: time,

@@ -10,7 +10,8 @@ interface Pull {
 }
 
 /**
- * The ledger's pulls (anti-entropy) that an init master asks for before it proposes: a pull
+ * The ledger's pulls (anti-entropy) the bootstrap asks for — records of alive nodes it lacks,
+ * and the init master's cover of its peers before it proposes: a pull
  * from a peer starts at `startAt`, the peer answers with every first record it holds at
  * `answeredAt` (one message delay later; a lost message costs the repair delay), and from
  * `receivedAt` the puller holds them and counts the peer as covered since `startAt`. A pull
@@ -23,10 +24,7 @@ export class LedgerPulls {
   /** When each node wrote its first record (Infinity until it does), owned by the caller. */
   private readonly helloAt: Float64Array;
   private readonly helloMessage: number;
-  private readonly pending = new Map<number, Pull[]>();
-  /** Per puller: the earliest time it holds each node's first record through a pull. */
-  private readonly held = new Map<number, Float64Array>();
-  private readonly covered = new Map<number, Map<number, number>>();
+  private readonly pulls = new Map<number, Pull[]>();
   private count = 0;
 
   constructor(scenario: Scenario, helloAt: Float64Array, helloMessage: number) {
@@ -45,42 +43,35 @@ export class LedgerPulls {
     const cut =
       p !== undefined && scenario.side[node] !== scenario.side[peer] && time < p.end && receivedAt >= p.start;
     if (cut || !scenario.up(peer, answeredAt)) return undefined;
-    let list = this.pending.get(node);
-    if (list === undefined) this.pending.set(node, (list = []));
+    let list = this.pulls.get(node);
+    if (list === undefined) this.pulls.set(node, (list = []));
     list.push({ peer, startAt: time, answeredAt, receivedAt });
     return receivedAt;
   }
 
-  /** Applies the answers `node` has received by `time` (call before reading its view). */
-  apply(node: number, time: number): void {
-    const list = this.pending.get(node);
-    if (list === undefined) return;
-    const n = this.helloAt.length;
-    for (let index = list.length - 1; index >= 0; index--) {
-      const pull = list[index]!;
-      if (pull.receivedAt > time) continue;
-      list.splice(index, 1);
-      let held = this.held.get(node);
-      if (held === undefined) this.held.set(node, (held = new Float64Array(n).fill(Infinity)));
-      for (let j = 0; j < n; j++) {
-        const written = this.helloAt[j]!;
-        if (written > pull.answeredAt) continue;
-        const atPeer =
-          j === pull.peer ? written : this.scenario.arrival(j, pull.peer, written, this.helloMessage);
-        if (atPeer <= pull.answeredAt && pull.receivedAt < held[j]!) held[j] = pull.receivedAt;
-      }
-      let covered = this.covered.get(node);
-      if (covered === undefined) this.covered.set(node, (covered = new Map<number, number>()));
-      covered.set(pull.peer, Math.max(pull.startAt, covered.get(pull.peer) ?? -Infinity));
+  /**
+   * When `node` holds `author`'s first record through a pull answered by `time` (Infinity: not
+   * through one). Asked only for records that have not reached it directly, so the few such
+   * records, not every record, pay for the pulls.
+   */
+  heldAt(node: number, author: number, time: number): number {
+    const written = this.helloAt[author]!;
+    let held = Infinity;
+    for (const pull of this.pulls.get(node) ?? []) {
+      if (pull.receivedAt > time || pull.receivedAt >= held || written > pull.answeredAt) continue;
+      const atPeer =
+        author === pull.peer ? written : this.scenario.arrival(author, pull.peer, written, this.helloMessage);
+      if (atPeer <= pull.answeredAt) held = pull.receivedAt;
     }
+    return held;
   }
 
-  /** When `node` holds `author`'s first record through a pull (Infinity: not through one). */
-  heldAt(node: number, author: number): number {
-    return this.held.get(node)?.[author] ?? Infinity;
-  }
-
-  coveredSince(node: number, peer: number): number | undefined {
-    return this.covered.get(node)?.get(peer);
+  /** The start of the latest pull by `node` from `peer` answered by `time`. */
+  coveredSince(node: number, peer: number, time: number): number | undefined {
+    let since: number | undefined;
+    for (const pull of this.pulls.get(node) ?? [])
+      if (pull.peer === peer && pull.receivedAt <= time && pull.startAt > (since ?? -Infinity))
+        since = pull.startAt;
+    return since;
   }
 }
