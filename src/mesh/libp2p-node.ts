@@ -4,8 +4,8 @@ import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay
 import { gossipsub } from '@libp2p/gossipsub';
 import { identify } from '@libp2p/identify';
 import type { PrivateKey } from '@libp2p/interface';
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
-import { mdns } from '@libp2p/mdns';
+import type { kadDHT } from '@libp2p/kad-dht';
+import type { mdns } from '@libp2p/mdns';
 import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import type { Datastore } from 'interface-datastore';
@@ -34,7 +34,10 @@ export interface Libp2pNodeOptions {
   onLanPeer: (peerId: string, addresses: string[]) => void;
 }
 
-function lanDiscovery(options: Libp2pNodeOptions): ReturnType<typeof mdns> {
+// mDNS and the DHT are imported only when enabled: a daemon does not hold the code (and the
+// DHT's prefix table of 65,536 numbers) of what its settings leave off.
+async function lanDiscovery(options: Libp2pNodeOptions): Promise<ReturnType<typeof mdns>> {
+  const { mdns } = await import('@libp2p/mdns');
   const factory = mdns({ serviceTag: options.mdnsTag, interval: 5_000 });
   return (components) => {
     const discovery = factory(components);
@@ -43,6 +46,19 @@ function lanDiscovery(options: Libp2pNodeOptions): ReturnType<typeof mdns> {
     );
     return discovery;
   };
+}
+
+async function dhtService(options: Libp2pNodeOptions): Promise<ReturnType<typeof kadDHT>> {
+  const { kadDHT, passthroughMapper, removePrivateAddressesMapper } = await import('@libp2p/kad-dht');
+  return kadDHT(
+    options.dht === 'private'
+      ? {
+          clientMode: false,
+          protocol: `${options.networkPrefix}/kad/1.0.0`,
+          peerInfoMapper: passthroughMapper,
+        }
+      : { clientMode: false, peerInfoMapper: removePrivateAddressesMapper },
+  );
 }
 
 function announceFilterFor(hiddenCidrs: string[]): (addresses: Multiaddr[]) => Multiaddr[] {
@@ -80,19 +96,7 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
       scoreParams: { IPColocationFactorWeight: 0 },
       maxInboundDataLength: 4 * 1024 * 1024,
     }),
-    ...(options.dht === 'off'
-      ? {}
-      : {
-          dht: kadDHT(
-            options.dht === 'private'
-              ? {
-                  clientMode: false,
-                  protocol: `${options.networkPrefix}/kad/1.0.0`,
-                  peerInfoMapper: passthroughMapper,
-                }
-              : { clientMode: false, peerInfoMapper: removePrivateAddressesMapper },
-          ),
-        }),
+    ...(options.dht === 'off' ? {} : { dht: await dhtService(options) }),
     ...(options.relayServer
       ? { relay: circuitRelayServer({ reservations: { applyDefaultLimit: false, maxReservations: 256 } }) }
       : {}),
@@ -108,7 +112,7 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
     connectionEncrypters: [noise()],
     // Presence keepalives already exercise every member connection; yamux pings would double them.
     streamMuxers: [yamux({ enableKeepAlive: false })],
-    peerDiscovery: options.mdns ? [lanDiscovery(options)] : [],
+    peerDiscovery: options.mdns ? [await lanDiscovery(options)] : [],
     connectionManager: {
       maxConnections: 512,
       inboundConnectionThreshold: 1_000,
