@@ -312,9 +312,12 @@ describe('bootstrap rule: electors by first publish, a sync window, the init mas
       // Records a few ms old and not settled: it votes all the same, for the same proposal.
       const young = input({ self, records, alive, recordKnownForMs: () => 5, settled: false });
       expect(evaluate(young).write).toMatchObject({ epoch: 1, hash: proposed.hash });
-      // Without the records of its own electorate it cannot check the init master: it waits.
+      // Without the records of its own electorate it cannot check the init master: it waits,
+      // and pulls from the init master, which holds them all.
       const partial = new Map([...records].filter(([peerId]) => peerId === self || peerId === init));
-      expect(evaluate({ ...young, records: partial }).write).toBeUndefined();
+      const waiting = evaluate({ ...young, records: partial });
+      expect(waiting.write).toBeUndefined();
+      expect(waiting.pull?.peers[0]).toBe(init);
       // A record the init master lacked, earlier than every elector's and better ranked
       // (`0` precedes every other id): this node's electorate has another init master.
       const hidden = new Map([...records, ['0', hello('0', 'auto', -1)]]);

@@ -355,10 +355,15 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   // Records of alive nodes still missing: pulled from their authors, not left to the ledger's
   // catch-up queue (a record published after a peer was admitted, whose gossip missed this
   // node, would otherwise wait for a later pull).
-  const missing = input.alive
-    .filter((node) => node.peerId !== input.self && !input.records.has(node.peerId))
-    .slice(0, RECORD_PULLS_AT_ONCE)
-    .map((node) => node.peerId);
+  const proposer = proposerToPull(input, votes);
+  const missing = [
+    ...(proposer === undefined ? [] : [proposer]),
+    ...input.alive
+      .filter(
+        (node) => node.peerId !== input.self && node.peerId !== proposer && !input.records.has(node.peerId),
+      )
+      .map((node) => node.peerId),
+  ].slice(0, RECORD_PULLS_AT_ONCE);
   const pull = missing.length === 0 ? {} : { pull: { peers: missing, withinMs: RECORD_PULL_RETRY_MS } };
   if (eligible.length < minimumNodes)
     return { status: { phase: 'waiting-for-nodes', message: waiting }, ...pull };
@@ -423,6 +428,22 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
     adopted: count > 1,
     ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
   };
+}
+
+/**
+ * An init master whose bootstrap proposal names this node an elector while this node still
+ * lacks records of some of its electors: it holds them all, so one pull from it brings what
+ * this node needs to check the proposal and adopt it.
+ */
+function proposerToPull(input: ElectionInput, votes: Map<string, Tally>): string | undefined {
+  for (const tally of votes.values()) {
+    const { proposal } = tally;
+    if (proposal.baseHash !== null || input.records.get(proposal.initMaster)?.hash !== tally.hash) continue;
+    const electors = electorsOf(proposal, undefined);
+    if (electors.includes(input.self) && electors.some((peerId) => !input.records.has(peerId)))
+      return proposal.initMaster;
+  }
+  return undefined;
 }
 
 /**
