@@ -18,19 +18,11 @@ export interface DialerOptions {
 
 const DIAL_YIELD_MS = 3_000;
 const SWEEP_COALESCE_MS = 20;
-/**
- * Dials in flight at once to members already alive to us through another member. Those
- * connections change nothing anyone sees; dialled all at once (a node joining a mesh of N learns
- * N-1 of them in one hello) they would take the CPU from the joins that do.
- */
-const MAX_BACKGROUND_DIALS = 1;
 
 interface Attempt {
   failures: number;
   nextAt: number;
   inFlight: boolean;
-  /** Dialling a member already alive to us through another (see MAX_BACKGROUND_DIALS). */
-  background: boolean;
 }
 
 /**
@@ -74,33 +66,19 @@ export class Dialer {
     }, SWEEP_COALESCE_MS);
   }
 
-  /**
-   * Dials every member that needs it now: those not alive to us at once, those alive through
-   * another member a few at a time.
-   */
+  /** Dials every member that needs it now. */
   sweep(): void {
     const connected = new Set(
       this.libp2p.getConnections().map((connection) => connection.remotePeer.toString()),
     );
-    const now = this.options.now();
-    let background = [...this.attempts.values()].filter(
-      (attempt) => attempt.inFlight && attempt.background,
-    ).length;
     for (const member of this.table.others()) {
       if (connected.has(member.peerId)) {
         this.attempts.delete(member.peerId);
         continue;
       }
       if (this.shouldWaitToBeDialled(member.peerId)) continue;
-      const isBackground = this.table.isAlive(member.peerId, now);
-      if (isBackground && background >= MAX_BACKGROUND_DIALS) continue;
       const addresses = member.addresses.flatMap((address) => parseMultiaddr(address) ?? []);
-      const started = this.tryDial(
-        member.peerId,
-        addresses.length > 0 ? addresses : peerIdFromString(member.peerId),
-        isBackground,
-      );
-      if (started && isBackground) background += 1;
+      this.tryDial(member.peerId, addresses.length > 0 ? addresses : peerIdFromString(member.peerId));
     }
     if (this.table.others().every((member) => !connected.has(member.peerId))) {
       for (const address of this.options.bootstrap) {
@@ -148,18 +126,12 @@ export class Dialer {
     return now - firstSeen < DIAL_YIELD_MS;
   }
 
-  /** Starts a dial unless one is in flight or backing off; true when one started. */
-  private tryDial(
-    key: string,
-    target: Multiaddr[] | ReturnType<typeof peerIdFromString>,
-    background = false,
-  ): boolean {
+  private tryDial(key: string, target: Multiaddr[] | ReturnType<typeof peerIdFromString>): void {
     const now = this.options.now();
-    const attempt = this.attempts.get(key) ?? { failures: 0, nextAt: 0, inFlight: false, background };
+    const attempt = this.attempts.get(key) ?? { failures: 0, nextAt: 0, inFlight: false };
     this.attempts.set(key, attempt);
-    if (attempt.inFlight || attempt.nextAt > now) return false;
+    if (attempt.inFlight || attempt.nextAt > now) return;
     attempt.inFlight = true;
-    attempt.background = background;
     this.libp2p
       .dial(target, { signal: AbortSignal.timeout(10_000) })
       .then(() => {
@@ -171,11 +143,6 @@ export class Dialer {
         attempt.nextAt = this.options.now() + backoffDelay(attempt.failures, 500, this.options.maxBackoffMs);
         this.options.log.debug({ target: key, err: describeError(error) }, 'dial failed');
       })
-      .finally(() => {
-        attempt.inFlight = false;
-        // The next member waiting for a background slot.
-        if (attempt.background) this.sweepSoon();
-      });
-    return true;
+      .finally(() => (attempt.inFlight = false));
   }
 }
