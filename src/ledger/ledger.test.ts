@@ -28,6 +28,7 @@ async function newLedger(
     dir?: string;
     key?: Awaited<ReturnType<typeof generateKeyPair>>;
     maxEntriesPerSync?: number;
+    now?: () => number;
   } = {},
 ) {
   const privateKey = options.key ?? (await generateKeyPair('Ed25519'));
@@ -43,6 +44,7 @@ async function newLedger(
     syncIntervalMs: 0,
     compactIntervalMs: 0,
     ...(options.maxEntriesPerSync === undefined ? {} : { maxEntriesPerSync: options.maxEntriesPerSync }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   await ledger.start();
   ledgers.push(ledger);
@@ -207,6 +209,21 @@ describe('Ledger replication (in-memory transport)', () => {
     await until(() => b.ledger.stats().entries === 3001 && a.ledger.stats().entries === 3001);
     expect(b.ledger.list()).toEqual(a.ledger.list());
     expect(b.ledger.versionVector()).toEqual(a.ledger.versionVector());
+  });
+
+  it('gossips on the fresh entries a pull brought (news the author could not push), not old ones', async () => {
+    const network = new MemoryNetwork();
+    network.gossip = false; // nothing is delivered, as when the author put before it had peers
+    const author = await newLedger(network);
+    await author.ledger.put('apps', 'a', 1);
+    const fresh = await newLedger(network);
+    const late = await newLedger(network, { now: () => Date.now() + 60_000 });
+    fresh.ledger.requestSync(author.selfId);
+    late.ledger.requestSync(author.selfId);
+    await until(() => fresh.ledger.stats().entries === 1 && late.ledger.stats().entries === 1);
+    await until(() => fresh.ledger.stats().gossipSent === 1);
+    // To a node whose clock says a minute later, the same entry is a catch-up: not gossiped on.
+    expect(late.ledger.stats().gossipSent).toBe(0);
   });
 
   it('tells since when it holds everything a peer held: the start of a pull that covered it', async () => {

@@ -104,6 +104,13 @@ const MAX_CONCURRENT_PULLS = 2;
 const MAX_URGENT_EXTRA_PULLS = 16;
 /** Peers synced with after a sync that brought news (2: the repair spreads as a tree). */
 const NEWS_FANOUT = 2;
+/**
+ * Entries younger than this that reach us by a pull are gossiped on: they are news that the
+ * author's own gossip may have missed (it published before it had any peer, as every node does
+ * with its record at start-up), and waiting for each member's anti-entropy pull would take one
+ * period each. Older ones are a catch-up, which gossip must not flood.
+ */
+const REGOSSIP_MAX_AGE_MS = 30_000;
 /** Received commits waiting for the disk before ingesting waits for it too (memory bound). */
 const MAX_UNWRITTEN_COMMITS = 64;
 
@@ -367,10 +374,13 @@ export class Ledger {
    * is counted by reason. Returns how many were stored, and the authors whose entries wait
    * behind a hole in their feed.
    */
-  async ingest(raw: unknown[], allowHoles: boolean): Promise<{ accepted: number; waiting: Set<string> }> {
+  async ingest(
+    raw: unknown[],
+    allowHoles: boolean,
+  ): Promise<{ accepted: Candidate[]; waiting: Set<string> }> {
     this.counters.received += raw.length;
     const byAuthor = parseIncoming(raw, this.verifier, this.counters, this.heads);
-    const nothing = { accepted: 0, waiting: new Set<string>() };
+    const nothing = { accepted: [], waiting: new Set<string>() };
     if (byAuthor.size === 0 || !this.running) return nothing;
     return this.mutex.run(async () => {
       if (!this.running) return nothing;
@@ -386,7 +396,7 @@ export class Ledger {
         this.counters.accepted += accepted.length;
         if (this.commits.pending > MAX_UNWRITTEN_COMMITS) await this.commits.idle();
       }
-      return { accepted: accepted.length, waiting };
+      return { accepted, waiting };
     });
   }
 
@@ -575,7 +585,12 @@ export class Ledger {
             vector: () => this.vector().vector,
             digest: () => this.vector().digest,
             ingest: async (entries) => {
-              learned += (await this.ingest(entries, true)).accepted;
+              const { accepted } = await this.ingest(entries, true);
+              learned += accepted.length;
+              const fresh = accepted.filter(
+                ({ entry }) => this.options.now() - entry.time <= REGOSSIP_MAX_AGE_MS,
+              );
+              if (fresh.length > 0) void this.gossip(fresh);
             },
           },
           signal,
