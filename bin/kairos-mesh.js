@@ -7,9 +7,10 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 // A daemon lives for months with a small heap: a 1 MiB young generation keeps its RSS ~25 MiB
-// lower. V8 reads the flag only at start-up, so `up` replaces itself (same pid) with a Node
-// started with it.
-const DAEMON_FLAGS = ['--max-semi-space-size=1'];
+// lower, and V8's optimize-for-size mode (smaller heap growth steps, less optimized code kept)
+// another ~6 MiB for ~0.02 s more start-up CPU. V8 reads flags only at start-up, so `up`
+// replaces itself (same pid) with a Node started with them.
+const DAEMON_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
 if (process.argv[2] === 'up' && !DAEMON_FLAGS.every((flag) => process.execArgv.includes(flag))) {
   process.execve(
     process.execPath,
