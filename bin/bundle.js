@@ -13,6 +13,31 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 
 /**
+ * libp2p's peer store sorts protocols, metadata keys and addresses with `localeCompare` only to
+ * keep them in a stable order; that loads ICU's collation data into every daemon (~2.3 MiB).
+ * In these files each `x.localeCompare(y)` becomes a code-unit comparison; a call the pattern
+ * does not match fails the build, so a dependency update cannot silently bring it back.
+ * @param {RegExp} files
+ * @returns {import('esbuild').Plugin}
+ */
+function codeUnitSort(files) {
+  const call = /([\w.]+(?:\(\))?)\.localeCompare\(([\w.]+(?:\(\))?)\)/g;
+  const compare = 'const __compareCodeUnits = (x, y) => (x < y ? -1 : x > y ? 1 : 0);\n';
+  return {
+    name: 'code-unit-sort',
+    setup(plugin) {
+      plugin.onLoad({ filter: files }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        if (!source.includes('localeCompare')) return undefined;
+        const contents = compare + source.replace(call, '__compareCodeUnits($1, $2)');
+        if (contents.includes('localeCompare')) throw new Error(`${args.path}: a localeCompare call left`);
+        return { contents, loader: 'js' };
+      });
+    },
+  };
+}
+
+/**
  * Node's own modules whose ES module form reads every export: `node:http`'s include lazy getters
  * (WebSocket, ...) that load undici, http2, tls and perf_hooks, ~16 MiB no daemon uses.
  * `require` reads only what is used.
@@ -56,7 +81,7 @@ await build({
   banner: {
     js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
   },
-  plugins: [requiredNotImported(['node:http'])],
+  plugins: [requiredNotImported(['node:http']), codeUnitSort(/@libp2p[\\/]peer-(store|record)[\\/].*\.js$/)],
   logLevel: 'warning',
 });
 
