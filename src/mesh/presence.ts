@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { describeError } from '../shared/errors.ts';
+import { sameList } from '../shared/same-list.ts';
 import type { Admission } from './admission.ts';
 import type { MemberTable } from './member-table.ts';
 import {
@@ -293,8 +294,4 @@ export class Presence {
     this.lastAlive = signature;
     if (changed || force) for (const listener of this.changeListeners) listener();
   }
-}
-
-function sameList(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((item, index) => item === b[index]);
 }

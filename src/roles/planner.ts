@@ -1,5 +1,6 @@
 import { compareByRank } from './hash.ts';
 import type { AssignedRole, Assignment, Decision, Proposal, RoleMode } from './types.ts';
+import { sameList } from '../shared/same-list.ts';
 
 /** Voters of the next epoch: small and fixed by each decision, so any two majorities meet. */
 export const COMMITTEE_SIZE = 5;
@@ -251,8 +252,4 @@ function sameMembers(a: readonly Assignment[], b: readonly Assignment[]): boolea
       return other !== undefined && other.peerId === member.peerId && other.role === member.role;
     })
   );
-}
-
-export function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((item, index) => item === b[index]);
 }
