@@ -88,6 +88,7 @@ export class Daemon {
           alive: () => mesh.aliveMembers().map(({ peerId, name }) => ({ peerId, name })),
           onChange: (listener) => mesh.onMembersChanged(listener),
           overlayIp: (peerId) => vpn?.overlayIpOf(peerId),
+          pullSourceFor: (peerId) => mesh.connectedVia(peerId) ?? peerId,
         },
         mesh: meshRequests(mesh, ROLES_PROTOCOL),
         ...(config.k3sRoot === undefined ? {} : { root: config.k3sRoot }),

@@ -93,6 +93,22 @@ export class Admission {
     return () => this.admittedListeners.delete(listener);
   }
 
+  /** Resolves true once the peer is admitted (at once if it is), false after `timeoutMs`. */
+  waitFor(peerId: string, timeoutMs: number): Promise<boolean> {
+    if (this.isAdmitted(peerId)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const unsubscribe = this.onAdmitted((admitted) => {
+        if (admitted === peerId) finish(true);
+      });
+      function finish(admitted: boolean): void {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(admitted);
+      }
+    });
+  }
+
   onLost(listener: Listener): () => void {
     this.lostListeners.add(listener);
     return () => this.lostListeners.delete(listener);

@@ -4,6 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../shared/backoff.ts';
 import { describeError } from '../shared/errors.ts';
+import { dialIsDue } from './dial-policy.ts';
 import type { MemberTable } from './member-table.ts';
 import { parseMultiaddr } from './parse-multiaddr.ts';
 
@@ -14,9 +15,10 @@ export interface DialerOptions {
   /** How often the dialer looks for members to (re)dial. */
   intervalMs: number;
   maxBackoffMs: number;
+  /** In [0, 1): spreads the fill-in dials (see dial-policy.ts). */
+  random: () => number;
 }
 
-const DIAL_YIELD_MS = 3_000;
 const SWEEP_COALESCE_MS = 20;
 
 interface Attempt {
@@ -25,13 +27,23 @@ interface Attempt {
   inFlight: boolean;
 }
 
+/** What the dialer remembers of a member it is not connected to. */
+interface Unconnected {
+  knownSince: number;
+  aliveSecondHandSince: number | undefined;
+  spread: number;
+}
+
 /**
- * Keeps us connected: dials every known member that is not connected, and the bootstrap
- * addresses while we have no member, each with its own exponential backoff.
+ * Keeps us connected: dials every known member that is not connected when dial-policy.ts says
+ * so, and the bootstrap addresses while we have no member, each with its own exponential
+ * backoff. Members alive second-hand are dialled one at a time: filling in the mesh is
+ * background work.
  */
 export class Dialer {
   private readonly attempts = new Map<string, Attempt>();
-  private readonly firstSeen = new Map<string, number>();
+  private readonly unconnected = new Map<string, Unconnected>();
+  private fillInInFlight = false;
   private readonly libp2p: Libp2p;
   private readonly table: MemberTable;
   private readonly options: DialerOptions;
@@ -71,14 +83,29 @@ export class Dialer {
     const connected = new Set(
       this.libp2p.getConnections().map((connection) => connection.remotePeer.toString()),
     );
+    const now = this.options.now();
     for (const member of this.table.others()) {
       if (connected.has(member.peerId)) {
         this.attempts.delete(member.peerId);
+        this.unconnected.delete(member.peerId);
         continue;
       }
-      if (this.shouldWaitToBeDialled(member.peerId)) continue;
+      const state = this.track(member.peerId, now);
+      if (!dialIsDue({ selfId: this.selfId, peerId: member.peerId, ...state }, now)) continue;
+      const fillIn = state.aliveSecondHandSince !== undefined;
+      if (fillIn && this.fillInInFlight) continue;
       const addresses = member.addresses.flatMap((address) => parseMultiaddr(address) ?? []);
-      this.tryDial(member.peerId, addresses.length > 0 ? addresses : peerIdFromString(member.peerId));
+      const started = this.tryDial(
+        member.peerId,
+        addresses.length > 0 ? addresses : peerIdFromString(member.peerId),
+      );
+      if (fillIn && started !== undefined) {
+        this.fillInInFlight = true;
+        void started.finally(() => {
+          this.fillInInFlight = false;
+          this.sweepSoon();
+        });
+      }
     }
     if (this.table.others().every((member) => !connected.has(member.peerId))) {
       for (const address of this.options.bootstrap) {
@@ -87,7 +114,7 @@ export class Dialer {
           parsed !== undefined &&
           !connected.has(parsed.getComponents().find((c) => c.name === 'p2p')?.value ?? '')
         ) {
-          this.tryDial(`bootstrap:${address}`, [parsed]);
+          void this.tryDial(`bootstrap:${address}`, [parsed]);
         }
       }
     }
@@ -110,29 +137,37 @@ export class Dialer {
       if (named === undefined) return [address.encapsulate(`/p2p/${peerId}`)];
       return named === peerId ? [address] : [];
     });
-    this.tryDial(peerId, withId.length > 0 ? withId : peerIdFromString(peerId));
+    void this.tryDial(peerId, withId.length > 0 ? withId : peerIdFromString(peerId));
   }
 
-  /**
-   * Two members that learn of each other at once would each dial the other: the one with the
-   * lower peer id dials, the other waits a moment first (and then dials, in case only that
-   * direction gets through a NAT).
-   */
-  private shouldWaitToBeDialled(peerId: string): boolean {
-    if (this.libp2p.peerId.toString() < peerId) return false;
-    const now = this.options.now();
-    const firstSeen = this.firstSeen.get(peerId) ?? now;
-    this.firstSeen.set(peerId, firstSeen);
-    return now - firstSeen < DIAL_YIELD_MS;
+  private get selfId(): string {
+    return this.libp2p.peerId.toString();
   }
 
-  private tryDial(key: string, target: Multiaddr[] | ReturnType<typeof peerIdFromString>): void {
+  /** Notes when we first knew of an unconnected member and since when it is alive second-hand. */
+  private track(peerId: string, now: number): Unconnected {
+    const state = this.unconnected.get(peerId) ?? {
+      knownSince: now,
+      aliveSecondHandSince: undefined,
+      spread: this.options.random(),
+    };
+    this.unconnected.set(peerId, state);
+    if (!this.table.isAlive(peerId, now)) state.aliveSecondHandSince = undefined;
+    else state.aliveSecondHandSince ??= now;
+    return state;
+  }
+
+  /** Starts a dial unless one is in flight or backing off; returns it when started. */
+  private tryDial(
+    key: string,
+    target: Multiaddr[] | ReturnType<typeof peerIdFromString>,
+  ): Promise<void> | undefined {
     const now = this.options.now();
     const attempt = this.attempts.get(key) ?? { failures: 0, nextAt: 0, inFlight: false };
     this.attempts.set(key, attempt);
-    if (attempt.inFlight || attempt.nextAt > now) return;
+    if (attempt.inFlight || attempt.nextAt > now) return undefined;
     attempt.inFlight = true;
-    this.libp2p
+    return this.libp2p
       .dial(target, { signal: AbortSignal.timeout(10_000) })
       .then(() => {
         attempt.failures = 0;
@@ -143,6 +178,8 @@ export class Dialer {
         attempt.nextAt = this.options.now() + backoffDelay(attempt.failures, 500, this.options.maxBackoffMs);
         this.options.log.debug({ target: key, err: describeError(error) }, 'dial failed');
       })
-      .finally(() => (attempt.inFlight = false));
+      .finally(() => {
+        attempt.inFlight = false;
+      });
   }
 }

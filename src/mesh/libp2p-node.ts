@@ -89,9 +89,12 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
       globalSignaturePolicy: 'StrictNoSign',
       // Publishing floods every direct peer already; a thinner forwarding mesh sends each
       // message fewer times (robustness comes from the ledger's anti-entropy, not from D).
+      // But a node many members graft (the one they all bootstrapped to, while the full mesh
+      // is not filled in yet: see dial-policy.ts) must keep forwarding to all of them, so it
+      // prunes only past Dhi: below that, a message reaches them one hop after it.
       D: 3,
       Dlo: 2,
-      Dhi: 5,
+      Dhi: 32,
       Dlazy: 3,
       scoreParams: { IPColocationFactorWeight: 0 },
       maxInboundDataLength: 4 * 1024 * 1024,

@@ -113,7 +113,7 @@ export class MemberTable {
   }
 
   /** The freshest member alive to us first-hand that vouches for the subject. */
-  private liveVoucher(subject: string, nowMs: number): MemberInfo | undefined {
+  liveVoucher(subject: string, nowMs: number): MemberInfo | undefined {
     let freshest: MemberInfo | undefined;
     for (const voucher of this.vouchers.get(subject) ?? []) {
       if (!this.isAliveFirstHand(voucher, nowMs)) continue;

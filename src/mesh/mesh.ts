@@ -48,6 +48,8 @@ export interface MeshStatus {
 }
 
 const ADMISSION_GRACE_MS = 10_000;
+/** How long a stream to a member not yet connected waits for the connection and its admission. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * The admission-gated libp2p mesh: who the members are and whether they are alive, plus the
@@ -98,6 +100,7 @@ export class Mesh {
       now: this.now,
       intervalMs: 1_000,
       maxBackoffMs: 10_000,
+      random: Math.random,
     });
     this.rendezvous =
       options.dht === 'off'
@@ -191,6 +194,12 @@ export class Mesh {
 
   isAlive(peerId: string): boolean {
     return this.table.isAlive(peerId, this.now());
+  }
+
+  /** The admitted member through which we reach a peer: itself, or one that vouches for it. */
+  connectedVia(peerId: string): string | undefined {
+    if (this.admission.isAdmitted(peerId)) return peerId;
+    return this.table.liveVoucher(peerId, this.now())?.peerId;
   }
 
   /** Adds members known from elsewhere (the ledger), so they are dialled and listed. */
@@ -287,7 +296,22 @@ export class Mesh {
     await this.libp2p.unhandle(protocol);
   }
 
+  /**
+   * A stream to a member, connecting first when we have no connection (a member alive only
+   * second-hand, see dial-policy.ts): through the addresses it told the mesh, which libp2p's
+   * peer store may not hold, and only once it is admitted, since members serve nothing before.
+   */
   async dialProtocol(peerId: string, protocol: string, signal?: AbortSignal): Promise<Stream> {
+    if (!this.admission.isAdmitted(peerId)) {
+      const admitted = this.admission.waitFor(peerId, CONNECT_TIMEOUT_MS);
+      const addresses = (this.table.get(peerId)?.addresses ?? []).flatMap(
+        (address) => parseMultiaddr(address) ?? [],
+      );
+      await this.libp2p.dial(addresses.length > 0 ? addresses : peerIdFromString(peerId), {
+        signal: signal ?? AbortSignal.timeout(CONNECT_TIMEOUT_MS),
+      });
+      if (!(await admitted)) throw new Error(`${peerId} was not admitted`);
+    }
     return this.libp2p.dialProtocol(peerIdFromString(peerId), protocol, {
       runOnLimitedConnection: true,
       ...(signal === undefined ? {} : { signal }),

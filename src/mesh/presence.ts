@@ -173,7 +173,7 @@ export class Presence {
 
   private async receive(stream: Stream, connection: Connection): Promise<void> {
     const peerId = connection.remotePeer.toString();
-    if (!(await this.waitForAdmission(peerId))) {
+    if (!(await this.admission.waitFor(peerId, ADMISSION_WAIT_MS))) {
       stream.abort(new Error('not admitted'));
       return;
     }
@@ -264,21 +264,6 @@ export class Presence {
       }
       for (const [peerId, session] of this.sessions) if (peerId !== id) this.send(peerId, session, frame);
     }
-  }
-
-  private waitForAdmission(peerId: string): Promise<boolean> {
-    if (this.admission.isAdmitted(peerId)) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(false), ADMISSION_WAIT_MS);
-      const unsubscribe = this.admission.onAdmitted((admitted) => {
-        if (admitted === peerId) finish(true);
-      });
-      function finish(admitted: boolean): void {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve(admitted);
-      }
-    });
   }
 
   /** Spreads our vouches, and notifies listeners when the set of (alive) members changed. */

@@ -58,7 +58,7 @@ describe('bootstrap', () => {
     expect(waiting.status).toMatchObject({ phase: 'waiting-for-nodes', message: '2 of 3 nodes alive' });
   });
 
-  it('asks to pull the record of an alive node it lacks, from that node', () => {
+  it('asks to pull the record of an alive node it lacks, from any member that holds it', () => {
     const records = new Map([
       ['a', hello('a')],
       ['b', hello('b')],
@@ -67,7 +67,7 @@ describe('bootstrap', () => {
     const settings = { minimumNodes: 5, masterTarget: 1, masterGraceMs: 60_000 };
     const outcome = evaluate(input({ self: 'a', records, alive, settings }));
     expect(outcome.status.phase).toBe('waiting-for-nodes');
-    expect(outcome.pull).toEqual({ peers: ['c', 'd'], withinMs: 1000 });
+    expect(outcome.pull).toEqual({ peers: ['c', 'd'], withinMs: 1000, anyHolder: true });
     records.set('c', hello('c'));
     expect(evaluate(input({ self: 'a', records, alive, settings })).pull?.peers).toEqual(['d']);
     // Eight at a time: the next ones once these arrive.
@@ -278,7 +278,7 @@ describe('bootstrap rule: electors by first publish, a sync window, the init mas
     const base = input({ self: init, records, alive, recordKnownForMs: () => 200 });
     const waiting = evaluate(base);
     expect(waiting.write).toBeUndefined();
-    expect(waiting.pull).toEqual({ peers: others, withinMs: 200 });
+    expect(waiting.pull).toEqual({ peers: others, withinMs: 200, anyHolder: false });
     expect(waiting.recheckInMs).toBe(800);
     expect(evaluate({ ...base, coveredForMs: () => 150 }).write).toMatchObject({
       epoch: 1,

@@ -114,10 +114,11 @@ export interface ElectionOutcome {
   recheckInMs?: number;
   /**
    * Pull from these peers (ledger anti-entropy) unless this node asked for a pull from them in
-   * the last `withinMs`: alive peers whose record it lacks, or, for the init master, peers
-   * whose ledger it must cover before it proposes.
+   * the last `withinMs`: alive peers whose record it lacks (`anyHolder`: the record may come from
+   * any member that holds it), or, for the init master, peers whose ledger it must cover before
+   * it proposes (from each peer itself).
    */
-  pull?: { peers: string[]; withinMs: number };
+  pull?: { peers: string[]; withinMs: number; anyHolder: boolean };
   status: ElectionStatus;
 }
 
@@ -364,7 +365,8 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
       )
       .map((node) => node.peerId),
   ].slice(0, RECORD_PULLS_AT_ONCE);
-  const pull = missing.length === 0 ? {} : { pull: { peers: missing, withinMs: RECORD_PULL_RETRY_MS } };
+  const pull =
+    missing.length === 0 ? {} : { pull: { peers: missing, withinMs: RECORD_PULL_RETRY_MS, anyHolder: true } };
   if (eligible.length < minimumNodes)
     return { status: { phase: 'waiting-for-nodes', message: waiting }, ...pull };
   if (!input.settled) return { ...settling('settling before the bootstrap vote'), ...pull };
@@ -417,7 +419,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
         `electors ${electors.map((node) => node.name).join(', ')}: ${uncovered.length} alive peers not synced since their records, ${input.syncWindowMs - electorsKnownForMs} ms of the sync window left`,
       ),
       recheckInMs: input.syncWindowMs - electorsKnownForMs,
-      pull: { peers: uncovered, withinMs: electorsKnownForMs },
+      pull: { peers: uncovered, withinMs: electorsKnownForMs, anyHolder: false },
     };
   const proposal = bootstrapProposal(eligible, electors, init, { minimumNodes, masterTarget });
   const hash = proposalHash(proposal);

@@ -52,6 +52,12 @@ export interface Membership {
   onChange(listener: () => void): () => void;
   /** The overlay (VPN) address of a peer, or undefined while the VPN is off or not up. */
   overlayIp(peerId: string): string | undefined;
+  /**
+   * The connected member to pull a peer's ledger entries from: the peer itself when connected,
+   * else one that sees it alive first-hand (it pulled from the peer when it admitted it).
+   * Absent: the peer itself.
+   */
+  pullSourceFor?(peerId: string): string;
 }
 
 /**

@@ -107,6 +107,35 @@ describe('RolesService over a fake replicated ledger', () => {
       expect(pulls).toContainEqual({ peerId: node.peerId, urgent: true });
   });
 
+  it('pulls a record it lacks from the member it reaches that peer through, not from the peer itself', async () => {
+    const network = new FakeNetwork();
+    const peerId = '12D3KooWlonely';
+    const kv = network.join(peerId, 'lonely', '100.64.0.9');
+    const membership = network.membership(peerId);
+    const service = new RolesService({
+      self: { peerId, name: 'lonely' },
+      config: config(),
+      kv,
+      membership: {
+        ...membership,
+        // A peer seen alive only through a hub: its record is to be had from the hub.
+        alive: () => [...membership.alive(), { peerId: '12D3KooWunseen', name: 'unseen' }],
+        pullSourceFor: (peer) => (peer === '12D3KooWunseen' ? '12D3KooWhub' : peer),
+      },
+      mesh: network.mesh(peerId),
+      driver: new RecordingDriver(),
+      log: silentLogger(),
+      settleMs: 30,
+      tickMs: 40,
+    });
+    services.push(service);
+    await service.start();
+    const pulls = network.replicas.get(peerId)!.pulls;
+    await until(() => pulls.length > 0, 'a pull for the missing record');
+    expect(pulls).toContainEqual({ peerId: '12D3KooWhub', urgent: true });
+    expect(pulls.map((pull) => pull.peerId)).not.toContain('12D3KooWunseen');
+  });
+
   it('5 nodes, minimum 3, one master: one init master, 4 workers, the same decision everywhere, k3s told the right thing', async () => {
     const network = new FakeNetwork();
     const nodes = [0, 1, 2, 3, 4].map((index) => startNode(network, index, config()));

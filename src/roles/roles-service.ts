@@ -314,10 +314,14 @@ export class RolesService {
       // Records of alive peers still missing, and (init master) a pull from every alive peer
       // started after the electors' records were all here, which lets it propose without
       // waiting out the sync window (`onCovered` wakes it).
+      const { membership } = this.options;
       for (const peerId of outcome.pull.peers)
         if (now - (this.pulledAt.get(peerId) ?? -Infinity) > outcome.pull.withinMs) {
           this.pulledAt.set(peerId, now);
-          kv.requestSync(peerId, true);
+          // A record can come from any member that holds it, without a new connection (in a
+          // forming mesh most members are seen through another); coverage is per peer.
+          const source = outcome.pull.anyHolder ? (membership.pullSourceFor?.(peerId) ?? peerId) : peerId;
+          kv.requestSync(source, true);
         }
     }
 
