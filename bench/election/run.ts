@@ -1,12 +1,14 @@
 /**
  * Election: N daemons with minimum_nodes N start together. Measured from the moment every node
- * sees all N alive (the N-th member alive everywhere) to the moment every node reports the same
- * committed decision (polled every 20 ms through the control API). k3s is a fake that
+ * sees all N alive (the N-th member alive everywhere) to the moment every node holds the same
+ * committed decision, both from the daemons' own timestamps (`aliveSince` of each member in
+ * `/peers`, `decision.heldSince` in `/roles`; one host, one clock), so the control API is polled
+ * only every POLL_MS and the polling does not load the daemons it measures. k3s is a fake that
  * records its calls and sleeps (no k3s can run here). Prints one JSON document, with where the
- * time went (ms after all alive): every node sees all N alive with a record (`recordsMs`, the ledger
- * catch-up; `initRecordsMs` for the init master alone), some node sees the first vote
- * (`firstVoteMs`: the init master's, once it covered its peers or its sync window passed), some
- * node sees a majority voted (`majorityMs`), all committed.
+ * time went (ms after all alive, to within a poll): every node sees all N alive with a record
+ * (`recordsMs`, the ledger catch-up; `initRecordsMs` for the init master alone), some node sees
+ * the first vote (`firstVoteMs`: the init master's, once it covered its peers or its sync window
+ * passed), some node sees a majority voted (`majorityMs`), all committed.
  *
  *   npx node bench/election/run.ts [--nodes 25] [--runs 3]
  */
@@ -14,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { MeshStatus } from '../../src/mesh/index.ts';
+import type { MemberView } from '../../src/mesh/index.ts';
 import type { RolesSnapshot } from '../../src/roles/index.ts';
 import { killFakeK3s, writeFakeK3s } from '../../src/roles/testing/fake-k3s.ts';
 import { startCluster, stopCluster, type BenchDaemon } from '../lib/cluster.ts';
@@ -26,11 +28,13 @@ const { values } = parseArgs({
 const n = Number(values.nodes);
 const runs = Number(values.runs);
 
-async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  for (const started = performance.now(); ;) {
-    if (await check().catch(() => false)) return performance.now();
-    if (performance.now() - started > timeoutMs) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+const POLL_MS = 100;
+
+async function pollUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  for (const started = Date.now(); ;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() - started > timeoutMs) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
@@ -74,21 +78,26 @@ async function oneRun(): Promise<
   try {
     // All N start together: "the N-th alive" is whenever the last one joins.
     daemons = await startCluster(n, root, ['--config', config]);
-    const lastStarted = performance.now();
-    const allAlive = await pollUntil(
-      async () =>
-        (await Promise.all(daemons.map((d) => d.api.get<MeshStatus>('/status')))).every((s) => s.alive === n),
-      120_000,
-    );
+    const lastStarted = Date.now();
+    let allAlive = 0;
+    await pollUntil(async () => {
+      const views = await Promise.all(daemons.map((d) => d.api.get<MemberView[]>('/peers')));
+      if (!views.every((view) => view.filter((member) => member.alive).length === n)) return false;
+      allAlive = Math.max(...views.flat().map((member) => member.aliveSince ?? Infinity));
+      return true;
+    }, 120_000);
     const phases: Phases = {};
     const recordsAt = new Map<string, number>();
     let initMaster: string | undefined;
-    const committed = await pollUntil(async () => {
+    let committed = 0;
+    await pollUntil(async () => {
       const snapshots = await Promise.all(daemons.map((d) => d.api.get<RolesSnapshot>('/roles')));
-      notePhases(phases, snapshots, performance.now() - allAlive, recordsAt);
+      notePhases(phases, snapshots, Date.now() - allAlive, recordsAt);
       const hash = snapshots[0]?.decision?.hash;
       initMaster = snapshots[0]?.decision?.initMaster.peerId;
-      return hash !== undefined && snapshots.every((s) => s.decision?.hash === hash);
+      if (hash === undefined || !snapshots.every((s) => s.decision?.hash === hash)) return false;
+      committed = Math.max(...snapshots.map((s) => s.decision!.heldSince));
+      return true;
     }, 120_000);
     phases.initRecordsMs = initMaster === undefined ? undefined : recordsAt.get(initMaster);
     return {

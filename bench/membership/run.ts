@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import type { MemberView } from '../../src/mesh/index.ts';
+import type { MemberView, MeshStatus } from '../../src/mesh/index.ts';
 import { startCluster, stopCluster } from '../lib/cluster.ts';
 import { loadAverage, median, sampleProcess, type ProcSample } from '../lib/proc.ts';
 import { PortCounters } from '../lib/port-counters.ts';
@@ -35,8 +35,15 @@ interface Member {
   process: ChildProcess;
   /** Names this member reports alive. */
   alive: () => Promise<string[]>;
+  /**
+   * When this member came to see every member it sees alive (epoch ms): the daemon's own
+   * timestamps, so the convergence needs no tight polling that would load the daemons measured.
+   */
+  allAliveSince?: () => Promise<number>;
   /** What this member holds of the shared state (equal on all members once it settled). */
   state?: () => Promise<string>;
+  /** How many members this one is connected to (the mesh fills in after convergence). */
+  connections?: () => Promise<number>;
 }
 
 interface SystemFigures {
@@ -44,6 +51,8 @@ interface SystemFigures {
   convergeMs: number;
   /** After convergence, until every member holds the same ledger state. */
   settleMs: number;
+  /** After convergence, until every member is connected to every other (null: not tracked). */
+  fullMeshMs: number | null;
   failureDetectMs: number;
   rssMiBMedian: number;
   idleCpuPercentPerNode: number;
@@ -54,13 +63,24 @@ interface SystemFigures {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+async function until(check: () => Promise<boolean>, timeoutMs: number, pollMs = 50): Promise<number> {
   const started = Date.now();
   while (!(await check().catch(() => false))) {
     if (Date.now() - started > timeoutMs) return Number.NaN;
-    await sleep(50);
+    await sleep(pollMs);
   }
   return Date.now() - started;
+}
+
+/** From `started` until every member sees all n alive. */
+async function convergence(members: Member[], n: number, started: number): Promise<number> {
+  const allSeeAll = async (): Promise<boolean> =>
+    (await Promise.all(members.map((m) => m.alive()))).every((a) => a.length === n);
+  if (members.some((m) => m.allAliveSince === undefined)) return until(allSeeAll, 120_000);
+  // Polled slowly; the moment comes from the members' own clocks (same host).
+  if (Number.isNaN(await until(allSeeAll, 120_000, 250))) return Number.NaN;
+  const since = await Promise.all(members.map((m) => m.allAliveSince!()));
+  return Math.max(...since) - started;
 }
 
 async function startMeshCluster(n: number, root: string): Promise<Member[]> {
@@ -70,6 +90,9 @@ async function startMeshCluster(n: number, root: string): Promise<Member[]> {
     process: daemon.process,
     alive: async () =>
       (await daemon.api.get<MemberView[]>('/peers')).filter((m) => m.alive).map((m) => m.name),
+    allAliveSince: async () =>
+      Math.max(...(await daemon.api.get<MemberView[]>('/peers')).map((m) => m.aliveSince ?? Infinity)),
+    connections: async () => (await daemon.api.get<MeshStatus>('/status')).connections,
     state: async () => {
       const vector = await daemon.api.get<Record<string, unknown>>('/ledger/vector');
       return JSON.stringify(Object.entries(vector).sort(([a], [b]) => a.localeCompare(b)));
@@ -115,10 +138,7 @@ async function measure(
   counter: string,
 ): Promise<SystemFigures> {
   const n = members.length;
-  const convergeMs = await until(
-    async () => (await Promise.all(members.map((m) => m.alive()))).every((a) => a.length === n),
-    120_000,
-  );
+  const convergeMs = await convergence(members, n, Date.now());
 
   // Idle means nothing left to do: the start-up catch-up of the ledger (every member's
   // records reaching every member) is over first, and timed on its own.
@@ -126,6 +146,17 @@ async function measure(
     const states = await Promise.all(members.map((m) => m.state?.() ?? Promise.resolve('')));
     return states.every((state) => state === states[0]);
   }, 120_000);
+
+  // Members alive second-hand are connected to later, spread out (src/mesh/dial-policy.ts):
+  // idle starts once that is done too.
+  const fullMeshMs = members.every((m) => m.connections !== undefined)
+    ? settleMs +
+      (await until(
+        async () => (await Promise.all(members.map((m) => m.connections!()))).every((c) => c === n - 1),
+        180_000,
+        1_000,
+      ))
+    : null;
 
   // Idle window, untouched: polling would itself be traffic and CPU.
   await sleep(2_000);
@@ -159,6 +190,7 @@ async function measure(
     nodes: n,
     convergeMs,
     settleMs,
+    fullMeshMs,
     failureDetectMs,
     rssMiBMedian: Math.round((median(after.map(({ sample }) => sample.rssBytes)) / 2 ** 20) * 10) / 10,
     idleCpuPercentPerNode: Math.round((cpu.reduce((a, b) => a + b, 0) / n) * 1000) / 10,

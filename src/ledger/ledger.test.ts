@@ -191,6 +191,15 @@ describe('Ledger replication (in-memory transport)', () => {
     expect(b.ledger.get('apps', 'x')?.author).toBe(a.selfId);
   });
 
+  it('has a put whose gossip reached no peer pulled back by a peer at once', async () => {
+    const network = new MemoryNetwork();
+    network.gossip = false;
+    const a = await newLedger(network);
+    const b = await newLedger(network);
+    await a.ledger.put('apps', 'x', 1);
+    await until(() => b.ledger.get('apps', 'x')?.value === 1, 2_000);
+  });
+
   it('pulls missing entries by version vector when gossip is lost, also both ways', async () => {
     const network = new MemoryNetwork();
     network.gossip = false;

@@ -447,8 +447,14 @@ export class Ledger {
       frame = [];
       bytes = 0;
       try {
-        await this.options.transport.publish(this.options.topic, Buffer.from(text, 'utf8'));
+        const recipients = await this.options.transport.publish(
+          this.options.topic,
+          Buffer.from(text, 'utf8'),
+        );
         this.counters.gossipSent += 1;
+        // Gossip that reached no one (the peers' subscriptions not known yet, a pubsub stream
+        // lost): a pull from a peer makes it pull our news back at once (see remoteVector).
+        if (recipients === 0) this.syncWithRandomPeer();
       } catch (error) {
         // Pull (anti-entropy) delivers what push could not.
         this.log.debug({ err: describeError(error) }, 'ledger gossip not sent');
@@ -631,7 +637,9 @@ export class Ledger {
           await this.commits.idle();
           return this.store.readRange(author, from, to, limit);
         },
-        remoteVector: (peer) => this.requestSync(peer),
+        // The peer holds entries we lack (a joiner's own, written before it had any peer):
+        // fetched at once, not behind queued catch-up pulls, since others wait on them too.
+        remoteVector: (peer) => this.requestSync(peer, true),
         maxEntries: this.options.maxEntriesPerSync,
       },
       signal,
@@ -662,10 +670,14 @@ export class Ledger {
     if (period <= 0) return;
     const delay = period * (0.8 + 0.4 * this.options.random());
     this.schedule(delay, () => {
-      const peers = this.options.transport.admittedPeers();
-      if (peers.length > 0) this.requestSync(peers[Math.floor(this.options.random() * peers.length)]!);
+      this.syncWithRandomPeer();
       this.scheduleAntiEntropy();
     });
+  }
+
+  private syncWithRandomPeer(): void {
+    const peers = this.options.transport.admittedPeers();
+    if (peers.length > 0) this.requestSync(peers[Math.floor(this.options.random() * peers.length)]!);
   }
 
   private scheduleCompaction(): void {

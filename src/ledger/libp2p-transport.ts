@@ -47,7 +47,7 @@ export function createLibp2pLedgerTransport(
   return {
     selfId: node.peerId.toString(),
     async publish(topic, bytes) {
-      await pubsub.publish(topic, bytes);
+      return (await pubsub.publish(topic, bytes)).recipients.length;
     },
     subscribe(topic, handler) {
       pubsub.subscribe(topic);

@@ -43,11 +43,12 @@ class MemoryMember implements LedgerTransport {
     this.network = network;
   }
 
-  publish(topic: string, bytes: Uint8Array): Promise<void> {
-    if (this.network.gossip)
-      for (const peer of this.network.peersOf(this.selfId))
-        for (const handler of peer.topics.get(topic) ?? []) queueMicrotask(() => handler(this.selfId, bytes));
-    return Promise.resolve();
+  publish(topic: string, bytes: Uint8Array): Promise<number> {
+    if (!this.network.gossip) return Promise.resolve(0);
+    const recipients = this.network.peersOf(this.selfId).filter((peer) => peer.topics.has(topic));
+    for (const peer of recipients)
+      for (const handler of peer.topics.get(topic) ?? []) queueMicrotask(() => handler(this.selfId, bytes));
+    return Promise.resolve(recipients.length);
   }
 
   subscribe(topic: string, handler: (from: string, bytes: Uint8Array) => void): () => void {

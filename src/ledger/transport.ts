@@ -10,8 +10,8 @@ export const LEDGER_SYNC_PROTOCOL = '/kairos-mesh/ledger/sync/1.0.0';
 export interface LedgerTransport {
   /** This node's peer id. */
   readonly selfId: string;
-  /** Gossip to the topic (fire and forget: pull repairs what push loses). */
-  publish(topic: string, bytes: Uint8Array): Promise<void>;
+  /** Gossip to the topic (pull repairs what push loses); resolves with how many peers it went to. */
+  publish(topic: string, bytes: Uint8Array): Promise<number>;
   /** Gossip from admitted peers only; `fromPeerId` is the directly connected forwarder. */
   subscribe(topic: string, handler: (fromPeerId: string, bytes: Uint8Array) => void): () => void;
   /** Incoming streams of `protocol` from admitted peers only (others are refused by the transport). */
@@ -29,7 +29,7 @@ export interface LedgerTransport {
 export function offlineTransport(selfId: string): LedgerTransport {
   return {
     selfId,
-    publish: () => Promise.resolve(),
+    publish: () => Promise.resolve(0),
     subscribe: () => () => undefined,
     handle: () => Promise.resolve(),
     unhandle: () => Promise.resolve(),

@@ -20,8 +20,8 @@ export interface DialTiming {
 export const DIAL_TIMING: DialTiming = {
   newMemberGraceMs: 1_000,
   yieldMs: 3_000,
-  fillInAfterMs: 5_000,
-  fillInSpreadMs: 20_000,
+  fillInAfterMs: 15_000,
+  fillInSpreadMs: 30_000,
 };
 
 export interface DialCandidate {

@@ -30,6 +30,23 @@ describe('member table', () => {
     expect(table.get('p1')?.lastSeen).toBe(6000);
   });
 
+  it('tells since when a member is alive without a break, as observed', () => {
+    const table = new MemberTable(self, 4000);
+    table.learn('p1', 'b', []);
+    table.observe(0);
+    table.setConnected('p1', true, 100);
+    table.observe(100);
+    expect(table.list(150).find((m) => m.peerId === 'p1')?.aliveSince).toBe(100);
+    expect(table.list(150).find((m) => m.self)?.aliveSince).toBe(0);
+    table.setConnected('p1', false, 200);
+    table.observe(200);
+    expect(table.list(250).find((m) => m.peerId === 'p1')).not.toHaveProperty('aliveSince');
+    table.setConnected('p1', true, 300);
+    table.observe(300);
+    table.observe(400);
+    expect(table.list(450).find((m) => m.peerId === 'p1')?.aliveSince).toBe(300);
+  });
+
   it('keeps known addresses when an update has none', () => {
     const table = new MemberTable(self, 4000);
     table.learn('p1', 'b', ['/x']);

@@ -11,6 +11,8 @@ export interface MemberInfo {
 export interface MemberView extends MemberInfo {
   self: boolean;
   alive: boolean;
+  /** While alive: since when without a break (epoch ms), as `observe` saw it. */
+  aliveSince?: number;
 }
 
 /**
@@ -24,6 +26,7 @@ export interface MemberView extends MemberInfo {
  */
 export class MemberTable {
   private readonly members = new Map<string, MemberInfo>();
+  private readonly aliveSince = new Map<string, number>();
   /** Subject → the members that vouch for it. */
   private readonly vouchers = new Map<string, Set<string>>();
   private readonly selfId: string;
@@ -125,6 +128,14 @@ export class MemberTable {
     return freshest;
   }
 
+  /** Notes who is alive now, for `aliveSince` (called on every change of presence). */
+  observe(nowMs: number): void {
+    for (const peerId of this.members.keys()) {
+      if (!this.isAlive(peerId, nowMs)) this.aliveSince.delete(peerId);
+      else if (!this.aliveSince.has(peerId)) this.aliveSince.set(peerId, nowMs);
+    }
+  }
+
   /**
    * Every member, self included, sorted by name then peer id. A member alive second-hand was
    * last seen when we last heard its voucher.
@@ -135,11 +146,14 @@ export class MemberTable {
         const self = member.peerId === this.selfId;
         const firstHand = this.isAliveFirstHand(member.peerId, nowMs);
         const voucher = firstHand ? undefined : this.liveVoucher(member.peerId, nowMs);
+        const alive = firstHand || voucher !== undefined;
+        const since = alive ? this.aliveSince.get(member.peerId) : undefined;
         return {
           ...member,
           lastSeen: self ? nowMs : Math.max(member.lastSeen, voucher?.lastSeen ?? 0),
           self,
-          alive: firstHand || voucher !== undefined,
+          alive,
+          ...(since === undefined ? {} : { aliveSince: since }),
         };
       })
       .sort((a, b) => compareCodeUnits(a.name, b.name) || compareCodeUnits(a.peerId, b.peerId));

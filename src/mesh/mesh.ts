@@ -272,8 +272,9 @@ export class Mesh {
     };
   }
 
-  async publish(topic: string, data: Uint8Array): Promise<void> {
-    await this.libp2p.services.pubsub.publish(topic, data);
+  /** Resolves with how many peers the message went to. */
+  async publish(topic: string, data: Uint8Array): Promise<number> {
+    return (await this.libp2p.services.pubsub.publish(topic, data)).recipients.length;
   }
 
   /** Serves a protocol to admitted members only. */

@@ -94,6 +94,8 @@ export interface RolesSnapshot {
   decision?: {
     epoch: number;
     hash: string;
+    /** When this node came to hold this decision (epoch ms): committed, or read at start. */
+    heldSince: number;
     initMaster: Member;
     initMasterRetired: boolean;
     masterTarget: number;
@@ -124,6 +126,8 @@ export class RolesService {
   private readonly log: Logger;
   private readonly driver: K3sDriverPort | null;
   private known: Decision | undefined;
+  /** When this node came to hold the decision it knows (clock ms). */
+  private knownSince = 0;
   private status: ElectionStatus = { phase: 'waiting-for-nodes', message: 'starting' };
   private readonly lastSeen = new Map<string, number>();
   /** When this node first heard each peer alive, and its name then. */
@@ -305,6 +309,7 @@ export class RolesService {
         { epoch: outcome.committed.proposal.epoch, hash: outcome.committed.hash.slice(0, 12) },
         'roles decision committed',
       );
+      this.knownSince = now;
     }
     this.known = outcome.committed;
     this.status = outcome.status;
@@ -498,6 +503,7 @@ export class RolesService {
             decision: {
               epoch: proposal.epoch,
               hash: decision.hash,
+              heldSince: this.knownSince,
               initMaster: member(proposal.initMaster),
               initMasterRetired: proposal.initMasterRetired,
               masterTarget: proposal.masterTarget,
