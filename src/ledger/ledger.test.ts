@@ -237,7 +237,7 @@ describe('Ledger replication (in-memory transport)', () => {
 
   it('tells since when it holds everything a peer held: the start of a pull that covered it', async () => {
     const network = new MemoryNetwork();
-    network.gossip = false;
+    network.loseGossip = true;
     const a = await newLedger(network);
     const b = await newLedger(network);
     const c = await newLedger(network, { maxEntriesPerSync: 2 });
@@ -263,6 +263,26 @@ describe('Ledger replication (in-memory transport)', () => {
     b.ledger.requestSync(c.selfId);
     await until(() => (b.ledger.coveredSince(c.selfId) ?? 0) >= later);
     expect(b.ledger.get('a', 'later')?.value).toBe(6);
+  });
+
+  it('covers the peers of a peer asked to refresh first, from the start of its own pull', async () => {
+    const network = new MemoryNetwork();
+    network.loseGossip = true;
+    const a = await newLedger(network);
+    const hub = await newLedger(network);
+    const c = await newLedger(network);
+    await c.ledger.put('apps', 'from-c', 1);
+    const asked = Date.now();
+    // a asks only the hub; the hub pulls from c before it answers.
+    a.ledger.requestSync(hub.selfId, true, true);
+    await until(() => (a.ledger.coveredSince(c.selfId) ?? 0) >= asked);
+    expect(a.ledger.get('apps', 'from-c')?.value).toBe(1);
+    expect(a.ledger.coveredSince(hub.selfId)).toBeGreaterThanOrEqual(asked);
+    // A plain pull from the hub says nothing of c.
+    const plain = Date.now();
+    a.ledger.requestSync(hub.selfId, true);
+    await until(() => (a.ledger.coveredSince(hub.selfId) ?? 0) >= plain);
+    expect(a.ledger.coveredSince(c.selfId)).toBeLessThan(plain);
   });
 
   it('runs an urgent pull at once while slow pulls hold every slot', async () => {

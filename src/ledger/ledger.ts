@@ -111,6 +111,8 @@ const NEWS_FANOUT = 2;
  * period each. Older ones are a catch-up, which gossip must not flood.
  */
 const REGOSSIP_MAX_AGE_MS = 30_000;
+/** How long a refresh asked by a peer waits for this node's own pulls. */
+const REFRESH_WAIT_MS = 2_000;
 /** Received commits waiting for the disk before ingesting waits for it too (memory bound). */
 const MAX_UNWRITTEN_COMMITS = 64;
 
@@ -139,6 +141,8 @@ export class Ledger {
   private readonly coverListeners = new Set<(peerId: string) => void>();
   private readonly queuedPulls = new Set<string>();
   private readonly queuedUrgentPulls = new Set<string>();
+  /** Peers whose next pull asks them to refresh first (see requestSync). */
+  private readonly refreshWanted = new Set<string>();
   private readonly lastGapPull = new Map<string, number>();
   private readonly cleanups: (() => void)[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -527,8 +531,9 @@ export class Ledger {
    * bootstrap waiting to have covered every peer, behind catch-up pulls a busy node runs one
    * by one.
    */
-  requestSync(peerId: string, urgent = false): void {
+  requestSync(peerId: string, urgent = false, refresh = false): void {
     if (!this.running || peerId === this.selfId) return;
+    if (refresh) this.refreshWanted.add(peerId);
     const current = this.syncing.get(peerId);
     if (current !== undefined) {
       current.again = true;
@@ -578,6 +583,7 @@ export class Ledger {
    */
   async syncWith(peerId: string): Promise<void> {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.syncTimeoutMs)]);
+    const refresh = this.refreshWanted.delete(peerId);
     let learned = 0;
     for (let round = 0; round < 1000 && this.running; round += 1) {
       this.counters.syncsStarted += 1;
@@ -600,9 +606,14 @@ export class Ledger {
             },
           },
           signal,
+          refresh && round === 0,
         );
-        // The peer answered after this pull started: all it held then is held here now.
-        if (result.covered) this.noteCovered(peerId, startedAt);
+        // The peer answered after this pull started: all it held then is held here now, and so
+        // is all that the peers it refreshed from held once that began, after this pull started.
+        if (result.covered) {
+          this.noteCovered(peerId, startedAt);
+          for (const refreshed of result.refreshed) this.noteCovered(refreshed, startedAt);
+        }
         if (!result.more) break;
       } catch (error) {
         this.counters.syncsFailed += 1;
@@ -616,6 +627,30 @@ export class Ledger {
       for (let count = 0; count < NEWS_FANOUT && others.length > 0; count += 1)
         this.requestSync(others.splice(Math.floor(this.options.random() * others.length), 1)[0]!);
     }
+  }
+
+  /**
+   * A refresh asked by `requester`: pulls at once from every other admitted peer and resolves,
+   * within REFRESH_WAIT_MS, with those this node then holds everything of, held since the call.
+   */
+  private async pullFromAllBut(requester: string): Promise<string[]> {
+    const since = this.options.now();
+    const peers = this.options.transport.admittedPeers().filter((peer) => peer !== requester);
+    const covered = (peer: string): boolean => (this.covered.get(peer) ?? -Infinity) >= since;
+    for (const peer of peers) this.requestSync(peer, true);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, REFRESH_WAIT_MS);
+      const unsubscribe = this.onCovered(() => {
+        if (peers.every(covered)) finish();
+      });
+      function finish(): void {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      }
+      if (peers.every(covered)) finish();
+    });
+    return peers.filter(covered);
   }
 
   private onSyncStream(stream: Stream, peerId: string): void {
@@ -640,6 +675,7 @@ export class Ledger {
         // The peer holds entries we lack (a joiner's own, written before it had any peer):
         // fetched at once, not behind queued catch-up pulls, since others wait on them too.
         remoteVector: (peer) => this.requestSync(peer, true),
+        refresh: (peer) => this.pullFromAllBut(peer),
         maxEntries: this.options.maxEntriesPerSync,
       },
       signal,

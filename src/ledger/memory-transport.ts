@@ -8,8 +8,10 @@ import type { LedgerTransport } from './transport.ts';
  */
 export class MemoryNetwork {
   private readonly members = new Map<string, MemoryMember>();
-  /** When false, publish delivers nothing (pull must do the work). */
+  /** When false, publish reaches no one (pull must do the work). */
   gossip = true;
+  /** When true, publish goes out to the peers (and says so) but is lost on the way. */
+  loseGossip = false;
 
   join(selfId: string): LedgerTransport {
     const member = new MemoryMember(selfId, this);
@@ -46,6 +48,7 @@ class MemoryMember implements LedgerTransport {
   publish(topic: string, bytes: Uint8Array): Promise<number> {
     if (!this.network.gossip) return Promise.resolve(0);
     const recipients = this.network.peersOf(this.selfId).filter((peer) => peer.topics.has(topic));
+    if (this.network.loseGossip) return Promise.resolve(recipients.length);
     for (const peer of recipients)
       for (const handler of peer.topics.get(topic) ?? []) queueMicrotask(() => handler(this.selfId, bytes));
     return Promise.resolve(recipients.length);

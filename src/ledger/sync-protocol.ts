@@ -6,9 +6,11 @@ import { missingRanges } from './vector.ts';
 
 /**
  * Anti-entropy over one stream (initiator = the side that pulls):
- *   I -> R  {t:"hello", digest}             32 hex chars of the initiator's version vector
- *   R -> I  {t:"same"}                      digests equal: done (the idle case: ~100 bytes)
- *        |  {t:"vector", vector}
+ *   I -> R  {t:"hello", digest, refresh?}   32 hex chars of the initiator's version vector;
+ *                                           refresh: R first pulls from its own peers
+ *   R -> I  {t:"same", refreshed?}          digests equal: done (the idle case: ~100 bytes)
+ *        |  {t:"vector", vector, refreshed?}
+ *                                           refreshed: the peers R pulled from since the hello
  *   I -> R  {t:"want", ranges, vector}      what I lacks; I's vector lets R pull back if I is ahead
  *   I -> R  {t:"credit", n}                 flow control: R sends a frame only against credit
  *   R -> I  {t:"entries", entries:[…]}*     ≤ FRAME_BYTES each, in (author, seq) order
@@ -21,6 +23,7 @@ export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 const INITIAL_CREDIT = 4;
 const PAGE = 1000;
 const MAX_RANGES = 100_000;
+const MAX_REFRESHED = 10_000;
 
 export class SyncProtocolError extends Error {
   override name = 'SyncProtocolError';
@@ -32,6 +35,11 @@ export interface SyncServerSide {
   readRange(author: string, from: number, to: number, limit: number): Promise<StoredEntry[]>;
   /** The initiator's vector, so the server can pull back what it lacks. */
   remoteVector(peerId: string, vector: VersionVector): void;
+  /**
+   * Asked for a refresh: pulls from this node's other peers first and resolves with those it
+   * then holds everything of (held since the call).
+   */
+  refresh(peerId: string): Promise<string[]>;
   maxEntries: number;
 }
 
@@ -77,12 +85,13 @@ export async function serveSync(
   const hello = await readMessage(lp, signal);
   if (hello['t'] !== 'hello' || typeof hello['digest'] !== 'string')
     throw new SyncProtocolError('expected hello');
+  const refreshed = hello['refresh'] === true ? { refreshed: await side.refresh(peerId) } : {};
   if (hello['digest'] === side.digest()) {
-    await write(lp, '{"t":"same"}', signal);
+    await write(lp, JSON.stringify({ t: 'same', ...refreshed }), signal);
     await stream.close({ signal });
     return 0;
   }
-  await write(lp, JSON.stringify({ t: 'vector', vector: side.vector() }), signal);
+  await write(lp, JSON.stringify({ t: 'vector', vector: side.vector(), ...refreshed }), signal);
   const want = await readMessage(lp, signal);
   if (want['t'] !== 'want') throw new SyncProtocolError('expected want');
   const ranges = parseRanges(want['ranges']);
@@ -140,20 +149,28 @@ export interface PullResult {
   more: boolean;
   /** This node now holds every entry the peer held when it answered (its vector is covered). */
   covered: boolean;
+  /** Asked to refresh: the peers the server pulled from before it answered (see SyncServerSide). */
+  refreshed: string[];
 }
 
-/** Pulls what the peer has and this node lacks. */
+/** Pulls what the peer has and this node lacks (`refresh`: after the peer pulled from its peers). */
 export async function pullSync(
   stream: Stream,
   side: SyncClientSide,
   signal: AbortSignal,
+  refresh = false,
 ): Promise<PullResult> {
   const lp = open(stream);
-  await write(lp, JSON.stringify({ t: 'hello', digest: side.digest() }), signal);
+  await write(
+    lp,
+    JSON.stringify({ t: 'hello', digest: side.digest(), ...(refresh ? { refresh } : {}) }),
+    signal,
+  );
   const answer = await readMessage(lp, signal);
+  const refreshed = refresh ? parsePeerIds(answer['refreshed']) : [];
   if (answer['t'] === 'same') {
     await stream.close({ signal });
-    return { received: 0, more: false, covered: true };
+    return { received: 0, more: false, covered: true, refreshed };
   }
   if (answer['t'] !== 'vector') throw new SyncProtocolError('expected vector');
   const mine = side.vector();
@@ -167,7 +184,8 @@ export async function pullSync(
     if (message['t'] === 'end') {
       await stream.close({ signal });
       const more = message['more'] === true;
-      return { received, more, covered: !more && missingRanges(side.vector(), theirs).length === 0 };
+      const covered = !more && missingRanges(side.vector(), theirs).length === 0;
+      return { received, more, covered, refreshed };
     }
     if (message['t'] !== 'entries' || !Array.isArray(message['entries']))
       throw new SyncProtocolError('expected entries');
@@ -194,6 +212,17 @@ function parseVector(input: unknown): VersionVector {
     vector[author] = { seq, hash };
   }
   return vector;
+}
+
+function parsePeerIds(input: unknown): string[] {
+  if (input === undefined) return [];
+  if (
+    !Array.isArray(input) ||
+    input.length > MAX_REFRESHED ||
+    !input.every((id): id is string => typeof id === 'string' && id.length <= 128)
+  )
+    throw new SyncProtocolError('bad refreshed peers');
+  return input;
 }
 
 function parseRanges(input: unknown): WantRange[] {

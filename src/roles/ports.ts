@@ -31,10 +31,11 @@ export interface KvStore {
   list(bucket: string): KvEntry[];
   subscribe(listener: (change: KvChange) => void): () => void;
   /**
-   * Pulls what `peerId` holds now (anti-entropy; `urgent`: without waiting for a free slot);
+   * Pulls what `peerId` holds now (anti-entropy; `urgent`: without waiting for a free slot;
+   * `refresh`: once `peerId` pulled from its own peers, which then count as covered too);
    * without it the bootstrap waits its window.
    */
-  requestSync?(peerId: string, urgent?: boolean): void;
+  requestSync?(peerId: string, urgent?: boolean, refresh?: boolean): void;
   /** A time (ms, the node's clock) such that this node holds every entry `peerId` held then. */
   coveredSince?(peerId: string): number | undefined;
   /** Fires each time `coveredSince` of a peer moves. */

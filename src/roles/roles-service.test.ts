@@ -107,6 +107,42 @@ describe('RolesService over a fake replicated ledger', () => {
       expect(pulls).toContainEqual({ peerId: node.peerId, urgent: true });
   });
 
+  it('covers a peer it reaches through another by asking that one to refresh, well inside a long sync window', async () => {
+    const network = new FakeNetwork();
+    const ids = [0, 1, 2].map((index) => `12D3KooWring${index}`);
+    const nodes = ids.map((peerId, index) => {
+      const kv = network.join(peerId, `ring-${index}`, `100.64.0.${index + 1}`);
+      const membership = network.membership(peerId);
+      // Each node is connected to the next one only, and sees the third through it.
+      const next = ids[(index + 1) % ids.length]!;
+      const service = new RolesService({
+        self: { peerId, name: `ring-${index}` },
+        config: config(),
+        kv,
+        membership: { ...membership, pullSourceFor: (peer) => (peer === peerId ? peer : next) },
+        mesh: network.mesh(peerId),
+        driver: new RecordingDriver(),
+        log: silentLogger(),
+        settleMs: 30,
+        tickMs: 40,
+        syncWindowMs: 60_000,
+      });
+      services.push(service);
+      return { peerId, service };
+    });
+    await Promise.all(nodes.map((node) => node.service.start()));
+    await until(
+      () =>
+        new Set(nodes.map((node) => node.service.decision?.hash ?? 'none')).size === 1 &&
+        nodes[0]!.service.decision !== undefined,
+      'one decision on every node',
+      10_000,
+    );
+    const init = nodes[0]!.service.decision!.proposal.initMaster;
+    const next = ids[(ids.indexOf(init) + 1) % ids.length]!;
+    expect(network.replicas.get(init)!.pulls).toContainEqual({ peerId: next, urgent: true, refresh: true });
+  });
+
   it('pulls a record it lacks from the member it reaches that peer through, not from the peer itself', async () => {
     const network = new FakeNetwork();
     const peerId = '12D3KooWlonely';

@@ -134,7 +134,7 @@ export class RolesService {
   private readonly firstHeard = new Map<string, { at: number; name: string }>();
   /** When this node first held each author's vote record. */
   private readonly recordSince = new Map<string, number>();
-  /** When this node last asked the ledger to pull from each peer (bootstrap sync check). */
+  /** When each pull request (source, and whether a refresh) was last made. */
   private readonly pulledAt = new Map<string, number>();
   private startedAt = 0;
   private quorumSince: number | undefined;
@@ -319,15 +319,20 @@ export class RolesService {
       // Records of alive peers still missing, and (init master) a pull from every alive peer
       // started after the electors' records were all here, which lets it propose without
       // waiting out the sync window (`onCovered` wakes it).
+      // Through the member we reach the peer by (in a forming mesh most members are seen
+      // through another, see the mesh's dial-policy.ts): a record can come from any member that
+      // holds it, and that member covers the peer once it pulled from it (refresh). One request
+      // per source and kind: a plain pull through a member covers none of the peers behind it.
       const { membership } = this.options;
-      for (const peerId of outcome.pull.peers)
-        if (now - (this.pulledAt.get(peerId) ?? -Infinity) > outcome.pull.withinMs) {
-          this.pulledAt.set(peerId, now);
-          // A record can come from any member that holds it, without a new connection (in a
-          // forming mesh most members are seen through another); coverage is per peer.
-          const source = outcome.pull.anyHolder ? (membership.pullSourceFor?.(peerId) ?? peerId) : peerId;
-          kv.requestSync(source, true);
+      for (const peerId of outcome.pull.peers) {
+        const source = membership.pullSourceFor?.(peerId) ?? peerId;
+        const refresh = !outcome.pull.anyHolder && source !== peerId;
+        const request = `${source}${refresh ? ' refresh' : ''}`;
+        if (now - (this.pulledAt.get(request) ?? -Infinity) > outcome.pull.withinMs) {
+          this.pulledAt.set(request, now);
+          kv.requestSync(source, true, refresh);
         }
+      }
     }
 
     let write = outcome.write;

@@ -114,7 +114,7 @@ export class FakeLedger implements KvStore {
   private readonly coverListeners = new Set<(peerId: string) => void>();
   private readonly covered = new Map<string, number>();
   /** Pulls asked for, by peer, with whether each was urgent (tests read it). */
-  readonly pulls: Array<{ peerId: string; urgent: boolean }> = [];
+  readonly pulls: Array<{ peerId: string; urgent: boolean; refresh?: boolean }> = [];
   private lamport = 0;
 
   constructor(network: FakeNetwork, peerId: string) {
@@ -151,16 +151,27 @@ export class FakeLedger implements KvStore {
     return () => this.listeners.delete(listener);
   }
 
-  /** A pull: on the next turn, every entry `peerId` holds then, and `peerId` counts as covered. */
-  requestSync(peerId: string, urgent = false): void {
-    this.pulls.push({ peerId, urgent });
+  /**
+   * A pull: on the next turn, every entry `peerId` holds then, and `peerId` counts as covered;
+   * with `refresh`, so do the replicas `peerId` reaches (it pulled from them first).
+   */
+  requestSync(peerId: string, urgent = false, refresh = false): void {
+    this.pulls.push({ peerId, urgent, ...(refresh ? { refresh } : {}) });
     const startedAt = Date.now();
     setImmediate(() => {
-      const peer = this.network.replicas.get(peerId);
-      if (peer === undefined || !this.network.reachable(this.peerId, peerId)) return;
-      for (const entry of peer.entries()) this.receive(entry);
-      this.covered.set(peerId, Math.max(startedAt, this.covered.get(peerId) ?? startedAt));
-      for (const listener of this.coverListeners) listener(peerId);
+      if (!this.network.reachable(this.peerId, peerId)) return;
+      const sources = [peerId];
+      if (refresh)
+        for (const other of this.network.replicas.keys())
+          if (other !== this.peerId && other !== peerId && this.network.reachable(peerId, other))
+            sources.push(other);
+      for (const source of sources) {
+        const replica = this.network.replicas.get(source);
+        if (replica === undefined) continue;
+        for (const entry of replica.entries()) this.receive(entry);
+        this.covered.set(source, Math.max(startedAt, this.covered.get(source) ?? startedAt));
+        for (const listener of this.coverListeners) listener(source);
+      }
     });
   }
 
