@@ -97,6 +97,11 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
       Dhi: 32,
       Dlazy: 3,
       scoreParams: { IPColocationFactorWeight: 0 },
+      // gossipsub 1.2 tells every mesh peer IDONTWANT for each message of 512 bytes or more
+      // before it forwards it: for ledger entries (~1 KB) that doubled what a node sends, and a
+      // hub forwarding everyone's entries spent a fifth of its time on it. Large catch-up frames
+      // still get it.
+      idontwantMinDataSize: 64 * 1024,
       maxInboundDataLength: 4 * 1024 * 1024,
     }),
     ...(options.dht === 'off' ? {} : { dht: await dhtService(options) }),
