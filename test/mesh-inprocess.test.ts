@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh } from '../src/mesh/index.ts';
+import type { DhtMode } from '../src/config/config.ts';
+import type { DialTiming } from '../src/mesh/dial-policy.ts';
 import { loadOrCreateIdentity } from '../src/mesh/index.ts';
 import { deriveKeys, newToken, type NetworkToken } from '../src/token/index.ts';
 import { silentLogger } from '../src/shared/logger.ts';
@@ -13,7 +15,12 @@ describe('several meshes in one process', () => {
     name: string,
     token: NetworkToken,
     bootstrap: string[],
-    { listen = ['/ip4/127.0.0.1/tcp/0'], relayServer = true } = {},
+    {
+      listen = ['/ip4/127.0.0.1/tcp/0'],
+      relayServer = true,
+      dialTiming,
+      dht = 'private',
+    }: { listen?: string[]; relayServer?: boolean; dialTiming?: DialTiming; dht?: DhtMode } = {},
   ): Promise<Mesh> {
     const dataDir = `${root.path}/${name}`;
     const mesh = await Mesh.create({
@@ -24,11 +31,12 @@ describe('several meshes in one process', () => {
       listen,
       bootstrap,
       mdns: false,
-      dht: 'private',
+      dht,
       relayServer,
       heartbeatMs: 500,
       ttlMs: 2000,
       log: silentLogger(),
+      ...(dialTiming === undefined ? {} : { dialTiming }),
     });
     await mesh.start();
     meshes.push(mesh);
@@ -76,6 +84,27 @@ describe('several meshes in one process', () => {
     expect(stranger.members().map((member) => member.name)).toEqual(['x']);
     expect(stranger.admittedPeers()).toEqual([]);
   }, 40_000);
+
+  it('members that bootstrapped to one see each other through it at once, and connect to each other later', async () => {
+    const token = newToken();
+    // The fill-in shortened from 15-45 s to 3-3.5 s.
+    const dialTiming = { newMemberGraceMs: 1_000, yieldMs: 3_000, fillInAfterMs: 3_000, fillInSpreadMs: 500 };
+    // No DHT: its rendezvous finds every member and dials it at once.
+    const options = { dialTiming, dht: 'off' as const };
+    const hub = await startMesh('hub', token, [], options);
+    const bootstrap = [hub.addresses()[0]!];
+    const [b, c] = await Promise.all(['fb', 'fc'].map((name) => startMesh(name, token, bootstrap, options)));
+    await waitFor('all three alive everywhere', () =>
+      Promise.resolve([hub, b!, c!].every((mesh) => mesh.aliveMembers().length === 3)),
+    );
+    // Seen through the hub before any dial of its own is due.
+    expect(b!.members().find((member) => member.peerId === c!.peerId)?.connected).toBe(false);
+    await waitFor(
+      'b and c connected to each other',
+      () => Promise.resolve(b!.isAdmitted(c!.peerId) && c!.isAdmitted(b!.peerId)),
+      15_000,
+    );
+  }, 30_000);
 
   it('two members that cannot reach each other see each other alive through a third', async () => {
     const token = newToken();

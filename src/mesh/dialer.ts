@@ -4,7 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../shared/backoff.ts';
 import { describeError } from '../shared/errors.ts';
-import { dialIsDue } from './dial-policy.ts';
+import { dialIsDue, type DialTiming } from './dial-policy.ts';
 import type { MemberTable } from './member-table.ts';
 import { parseMultiaddr } from './parse-multiaddr.ts';
 
@@ -17,6 +17,7 @@ export interface DialerOptions {
   maxBackoffMs: number;
   /** In [0, 1): spreads the fill-in dials (see dial-policy.ts). */
   random: () => number;
+  timing: DialTiming;
 }
 
 const SWEEP_COALESCE_MS = 20;
@@ -91,7 +92,8 @@ export class Dialer {
         continue;
       }
       const state = this.track(member.peerId, now);
-      if (!dialIsDue({ selfId: this.selfId, peerId: member.peerId, ...state }, now)) continue;
+      if (!dialIsDue({ selfId: this.selfId, peerId: member.peerId, ...state }, now, this.options.timing))
+        continue;
       const fillIn = state.aliveSecondHandSince !== undefined;
       if (fillIn && this.fillInInFlight) continue;
       const addresses = member.addresses.flatMap((address) => parseMultiaddr(address) ?? []);
@@ -123,11 +125,14 @@ export class Dialer {
   /**
    * A peer found by mDNS or rendezvous: dialled at once (the other side may not know of us,
    * so no yield), through the same per-peer attempt as the sweep so that one peer is never
-   * dialled twice at the same time. Admission then decides whether it is one of us.
+   * dialled twice at the same time. Admission then decides whether it is one of us. A member
+   * already alive to us second-hand is left to the fill-in (at a mass boot every node finds
+   * every other on the LAN or the DHT).
    */
   dialDiscovered(peerId: string, addresses: Multiaddr[]): void {
     if (peerId === this.libp2p.peerId.toString()) return;
     if (this.libp2p.getConnections(peerIdFromString(peerId)).length > 0) return;
+    if (this.table.isAlive(peerId, this.options.now())) return;
     // Direct addresses only, each naming the peer (libp2p refuses a mix of ids in one dial;
     // relayed addresses carry the relay's id too, and the relay path is found by peer id).
     const withId = addresses.flatMap((address) => {

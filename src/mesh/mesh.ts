@@ -9,6 +9,7 @@ import type { NetworkKeys } from '../token/index.ts';
 import { sleep } from '../shared/sleep.ts';
 import { Admission } from './admission.ts';
 import { DiscoveryInbox } from './discovery-inbox.ts';
+import { DIAL_TIMING, type DialTiming } from './dial-policy.ts';
 import { Dialer } from './dialer.ts';
 import { createLibp2pNode, type MeshLibp2p } from './libp2p-node.ts';
 import { MemberTable, type MemberView } from './member-table.ts';
@@ -33,6 +34,8 @@ export interface MeshOptions {
   hiddenCidrs?: string[];
   log: Logger;
   now?: () => number;
+  /** When members not connected are dialled (tests shorten it); default DIAL_TIMING. */
+  dialTiming?: DialTiming;
 }
 
 export interface MeshStatus {
@@ -101,6 +104,7 @@ export class Mesh {
       intervalMs: 1_000,
       maxBackoffMs: 10_000,
       random: Math.random,
+      timing: options.dialTiming ?? DIAL_TIMING,
     });
     this.rendezvous =
       options.dht === 'off'
