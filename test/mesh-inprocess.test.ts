@@ -1,3 +1,4 @@
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh } from '../src/mesh/index.ts';
 import type { DhtMode } from '../src/config/config.ts';
@@ -105,6 +106,17 @@ describe('several meshes in one process', () => {
       15_000,
     );
   }, 30_000);
+
+  it('keeps its peer store in peerstore.json and removes the LevelDB one of older versions', async () => {
+    const dataDir = `${root.path}/legacy`;
+    await mkdir(`${dataDir}/peerstore`, { recursive: true });
+    await writeFile(`${dataDir}/peerstore/CURRENT`, 'MANIFEST-000001\n');
+    const mesh = await startMesh('legacy', newToken(), []);
+    await expect(stat(`${dataDir}/peerstore`)).rejects.toThrow(/ENOENT/);
+    await mesh.stop();
+    meshes.splice(meshes.indexOf(mesh), 1);
+    expect((await stat(`${dataDir}/peerstore.json`)).mode & 0o777).toBe(0o600);
+  });
 
   it('two members that cannot reach each other see each other alive through a third', async () => {
     const token = newToken();

@@ -2,6 +2,7 @@ import type { GossipsubMessage } from '@libp2p/gossipsub';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId, PrivateKey, Stream, StreamHandler } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DhtMode } from '../config/config.ts';
@@ -120,6 +121,8 @@ export class Mesh {
   }
 
   static async create(options: MeshOptions): Promise<Mesh> {
+    // Before 2026-11-26 the peer store was a LevelDB under peerstore/: a cache nothing reads now.
+    await rm(join(options.dataDir, 'peerstore'), { recursive: true, force: true });
     const datastore = new PeerStoreFile(join(options.dataDir, 'peerstore.json'));
     await datastore.open();
     const lanPeers = new DiscoveryInbox();
