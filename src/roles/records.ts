@@ -18,7 +18,7 @@ const proposalSchema = z.object({
   committee: z.array(z.string().min(1)),
   electors: z.array(z.string().min(1)).optional(),
 });
-const decisionSchema = z.object({ hash: z.string(), proposal: proposalSchema });
+// The proposals in a vote are checked apart (see checkedProposal).
 const voteSchema = z.object({
   v: z.literal(1),
   name: z.string(),
@@ -26,8 +26,8 @@ const voteSchema = z.object({
   since: z.number().finite().optional(),
   epoch: z.number().int().nonnegative(),
   hash: z.string().optional(),
-  proposal: proposalSchema.optional(),
-  base: decisionSchema.optional(),
+  proposal: z.unknown().optional(),
+  base: z.object({ hash: z.string(), proposal: z.unknown() }).optional(),
 });
 const overrideSchema = z.object({ role: roleMode, by: z.string(), at: z.number() });
 const joinSchema = z.object({ token: z.string().min(1), epoch: z.number().int().nonnegative() });
@@ -35,8 +35,28 @@ const nodeSchema = z
   .object({ name: z.string().optional(), addresses: z.array(z.string()).optional() })
   .loose();
 
-function checked(decision: { hash: string; proposal: Proposal }): boolean {
-  return proposalHash(decision.proposal) === decision.hash;
+/**
+ * Proposals already validated and found to hash to their hash, by their JSON text: at a
+ * bootstrap every elector's vote carries the same proposal (25 members: ~5 KB), and each node
+ * would otherwise validate and hash it once per vote. Bounded, oldest out first.
+ */
+const checkedProposals = new Map<string, { hash: string; proposal: Proposal }>();
+const CHECKED_PROPOSALS_MAX = 64;
+
+/** The proposal, if `value` is a valid one whose hash is `hash`. */
+function checkedProposal(value: unknown, hash: string): Proposal | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const text = JSON.stringify(value);
+  const known = checkedProposals.get(text);
+  if (known !== undefined) return known.hash === hash ? known.proposal : undefined;
+  const parsed = proposalSchema.safeParse(value);
+  if (!parsed.success || proposalHash(parsed.data) !== hash) return undefined;
+  if (checkedProposals.size >= CHECKED_PROPOSALS_MAX) {
+    const oldest = checkedProposals.keys().next();
+    if (!oldest.done) checkedProposals.delete(oldest.value);
+  }
+  checkedProposals.set(text, { hash, proposal: parsed.data });
+  return parsed.data;
 }
 
 /**
@@ -57,18 +77,24 @@ export function parseVoteRecord(value: unknown): VoteRecord | undefined {
 function validVoteRecord(value: unknown): VoteRecord | undefined {
   const parsed = voteSchema.safeParse(value);
   if (!parsed.success) return undefined;
-  const record = parsed.data;
-  if (record.epoch > 0) {
-    if (record.hash === undefined || record.proposal === undefined) return undefined;
-    if (record.proposal.epoch !== record.epoch || !checked({ hash: record.hash, proposal: record.proposal }))
-      return undefined;
-    if (
-      record.proposal.baseHash !== null &&
-      (record.base === undefined || record.base.hash !== record.proposal.baseHash)
-    )
-      return undefined;
+  const { proposal: rawProposal, base: rawBase, ...fields } = parsed.data;
+  const record: VoteRecord = fields;
+  if (rawBase !== undefined) {
+    const proposal = checkedProposal(rawBase.proposal, rawBase.hash);
+    if (proposal === undefined) return undefined;
+    record.base = { hash: rawBase.hash, proposal };
   }
-  if (record.base !== undefined && !checked(record.base)) return undefined;
+  if (record.epoch > 0) {
+    if (record.hash === undefined || rawProposal === undefined) return undefined;
+    const proposal = checkedProposal(rawProposal, record.hash);
+    if (proposal === undefined || proposal.epoch !== record.epoch) return undefined;
+    if (proposal.baseHash !== null && record.base?.hash !== proposal.baseHash) return undefined;
+    record.proposal = proposal;
+  } else if (rawProposal !== undefined) {
+    const proposal = proposalSchema.safeParse(rawProposal);
+    if (!proposal.success) return undefined;
+    record.proposal = proposal.data;
+  }
   return record;
 }
 
