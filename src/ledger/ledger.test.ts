@@ -191,6 +191,17 @@ describe('Ledger replication (in-memory transport)', () => {
     expect(b.ledger.get('apps', 'x')?.author).toBe(a.selfId);
   });
 
+  it('syncs with a new peer again a few seconds after it joined, for the gossip that passed it by', async () => {
+    const network = new MemoryNetwork();
+    const a = await newLedger(network);
+    const b = await newLedger(network);
+    network.loseGossip = true; // as while gossipsub has not grafted the new peer yet
+    await a.ledger.put('apps', 'x', 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(b.ledger.get('apps', 'x')).toBeUndefined();
+    await until(() => b.ledger.get('apps', 'x')?.value === 1, 4_000);
+  });
+
   it('has a put whose gossip reached no peer pulled back by a peer at once', async () => {
     const network = new MemoryNetwork();
     network.gossip = false;

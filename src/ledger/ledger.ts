@@ -40,7 +40,11 @@ export interface LedgerOptions {
   now?: () => number;
   /** [0,1) randomness for jitter and peer choice; default Math.random. */
   random?: () => number;
-  /** Mean period of anti-entropy with one random peer; default 30 s, jittered ±20 %. 0 = off. */
+  /**
+   * Mean period of anti-entropy with one random peer; default 10 s, jittered ±20 %. 0 = off.
+   * It bounds how long gossip lost on the way (a peer not yet grafted into gossipsub's meshes)
+   * stays missing; an idle exchange is ~580 bytes.
+   */
   syncIntervalMs?: number;
   /** Period of compaction; default 1 h. 0 = off (call compact() yourself). */
   compactIntervalMs?: number;
@@ -111,6 +115,8 @@ const NEWS_FANOUT = 2;
  * period each. Older ones are a catch-up, which gossip must not flood.
  */
 const REGOSSIP_MAX_AGE_MS = 30_000;
+/** A new peer is synced with again this long after its admission (see syncWithNewPeer). */
+const ADMISSION_RESYNC_MS = 3_000;
 /** How long a refresh asked by a peer waits for this node's own pulls. */
 const REFRESH_WAIT_MS = 2_000;
 /** Received commits waiting for the disk before ingesting waits for it too (memory bound). */
@@ -161,7 +167,7 @@ export class Ledger {
       log: options.log,
       now: options.now ?? Date.now,
       random: options.random ?? Math.random,
-      syncIntervalMs: options.syncIntervalMs ?? 30_000,
+      syncIntervalMs: options.syncIntervalMs ?? 10_000,
       compactIntervalMs: options.compactIntervalMs ?? 3_600_000,
       maxEntriesPerSync: options.maxEntriesPerSync ?? 50_000,
       syncTimeoutMs: options.syncTimeoutMs ?? 60_000,
@@ -213,7 +219,7 @@ export class Ledger {
     const { transport, topic, protocol } = this.options;
     this.cleanups.push(transport.subscribe(topic, (from, bytes) => this.onGossip(from, bytes)));
     await transport.handle(protocol, (stream, peerId) => this.onSyncStream(stream, peerId));
-    this.cleanups.push(transport.onPeerAdmitted((peerId) => this.requestSync(peerId)));
+    this.cleanups.push(transport.onPeerAdmitted((peerId) => this.syncWithNewPeer(peerId)));
     for (const peerId of transport.admittedPeers()) this.requestSync(peerId);
     this.scheduleAntiEntropy();
     this.scheduleCompaction();
@@ -708,6 +714,18 @@ export class Ledger {
     this.schedule(delay, () => {
       this.syncWithRandomPeer();
       this.scheduleAntiEntropy();
+    });
+  }
+
+  /**
+   * At once, and again ADMISSION_RESYNC_MS later: until gossipsub grafts a new peer into the
+   * forwarding meshes (at their next heartbeats), gossip from others may pass it by, and the
+   * next anti-entropy round is up to 12 s away.
+   */
+  private syncWithNewPeer(peerId: string): void {
+    this.requestSync(peerId);
+    this.schedule(ADMISSION_RESYNC_MS, () => {
+      if (this.options.transport.admittedPeers().includes(peerId)) this.requestSync(peerId);
     });
   }
 
