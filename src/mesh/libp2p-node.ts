@@ -96,7 +96,12 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
       Dlo: 2,
       Dhi: 32,
       Dlazy: 3,
-      scoreParams: { IPColocationFactorWeight: 0 },
+      // Every peer that reaches the topic is an admitted member. gossipsub's behaviour penalty
+      // (an IWANT not answered within 3 s, which a loaded member can miss) made a member's score
+      // negative, and the node that pruned it kept it out of its forwarding mesh for the 60 s
+      // prune backoff: while members still reach each other through one node (see
+      // dial-policy.ts), that member got no gossip at all.
+      scoreParams: { IPColocationFactorWeight: 0, behaviourPenaltyWeight: 0 },
       // gossipsub 1.2 tells every mesh peer IDONTWANT for each message of 512 bytes or more
       // before it forwards it: for ledger entries (~1 KB) that doubled what a node sends, and a
       // hub forwarding everyone's entries spent a fifth of its time on it. Large catch-up frames
