@@ -1,4 +1,4 @@
-import type { Libp2p } from '@libp2p/interface';
+import type { Libp2p, PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
@@ -6,7 +6,7 @@ import { backoffDelay } from '../shared/backoff.ts';
 import { describeError } from '../shared/errors.ts';
 import { dialIsDue, type DialTiming } from './dial-policy.ts';
 import type { MemberTable } from './member-table.ts';
-import { parseMultiaddr } from './parse-multiaddr.ts';
+import { dialTarget, parseMultiaddr } from './parse-multiaddr.ts';
 
 export interface DialerOptions {
   bootstrap: string[];
@@ -96,11 +96,7 @@ export class Dialer {
         continue;
       const fillIn = state.aliveSecondHandSince !== undefined;
       if (fillIn && this.fillInInFlight) continue;
-      const addresses = member.addresses.flatMap((address) => parseMultiaddr(address) ?? []);
-      const started = this.tryDial(
-        member.peerId,
-        addresses.length > 0 ? addresses : peerIdFromString(member.peerId),
-      );
+      const started = this.tryDial(member.peerId, dialTarget(member.peerId, member.addresses));
       if (fillIn && started !== undefined) {
         this.fillInInFlight = true;
         void started.finally(() => {
@@ -163,10 +159,7 @@ export class Dialer {
   }
 
   /** Starts a dial unless one is in flight or backing off; returns it when started. */
-  private tryDial(
-    key: string,
-    target: Multiaddr[] | ReturnType<typeof peerIdFromString>,
-  ): Promise<void> | undefined {
+  private tryDial(key: string, target: Multiaddr[] | PeerId): Promise<void> | undefined {
     const now = this.options.now();
     const attempt = this.attempts.get(key) ?? { failures: 0, nextAt: 0, inFlight: false };
     this.attempts.set(key, attempt);

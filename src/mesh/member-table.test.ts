@@ -30,20 +30,20 @@ describe('member table', () => {
     expect(table.get('p1')?.lastSeen).toBe(6000);
   });
 
-  it('tells since when a member is alive without a break, as observed', () => {
+  it('tells since when a member is alive without a break, as listed', () => {
     const table = new MemberTable(self, 4000);
     table.learn('p1', 'b', []);
-    table.observe(0);
+    table.list(0);
     table.setConnected('p1', true, 100);
-    table.observe(100);
+    table.list(100);
     expect(table.list(150).find((m) => m.peerId === 'p1')?.aliveSince).toBe(100);
     expect(table.list(150).find((m) => m.self)?.aliveSince).toBe(0);
     table.setConnected('p1', false, 200);
-    table.observe(200);
+    table.list(200);
     expect(table.list(250).find((m) => m.peerId === 'p1')).not.toHaveProperty('aliveSince');
     table.setConnected('p1', true, 300);
-    table.observe(300);
-    table.observe(400);
+    table.list(300);
+    table.list(400);
     expect(table.list(450).find((m) => m.peerId === 'p1')?.aliveSince).toBe(300);
   });
 

@@ -11,7 +11,7 @@ export interface MemberInfo {
 export interface MemberView extends MemberInfo {
   self: boolean;
   alive: boolean;
-  /** While alive: since when without a break (epoch ms), as `observe` saw it. */
+  /** While alive: since when without a break (epoch ms), as listings saw it (see `list`). */
   aliveSince?: number;
 }
 
@@ -128,17 +128,10 @@ export class MemberTable {
     return freshest;
   }
 
-  /** Notes who is alive now, for `aliveSince` (called on every change of presence). */
-  observe(nowMs: number): void {
-    for (const peerId of this.members.keys()) {
-      if (!this.isAlive(peerId, nowMs)) this.aliveSince.delete(peerId);
-      else if (!this.aliveSince.has(peerId)) this.aliveSince.set(peerId, nowMs);
-    }
-  }
-
   /**
    * Every member, self included, sorted by name then peer id. A member alive second-hand was
-   * last seen when we last heard its voucher.
+   * last seen when we last heard its voucher. Each listing also notes since when each member is
+   * alive (`aliveSince`): presence lists the members on every change, so that is when it began.
    */
   list(nowMs: number): MemberView[] {
     return [...this.members.values()]
@@ -147,7 +140,9 @@ export class MemberTable {
         const firstHand = this.isAliveFirstHand(member.peerId, nowMs);
         const voucher = firstHand ? undefined : this.liveVoucher(member.peerId, nowMs);
         const alive = firstHand || voucher !== undefined;
-        const since = alive ? this.aliveSince.get(member.peerId) : undefined;
+        const since = alive ? (this.aliveSince.get(member.peerId) ?? nowMs) : undefined;
+        if (since === undefined) this.aliveSince.delete(member.peerId);
+        else this.aliveSince.set(member.peerId, since);
         return {
           ...member,
           lastSeen: self ? nowMs : Math.max(member.lastSeen, voucher?.lastSeen ?? 0),

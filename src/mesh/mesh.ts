@@ -16,7 +16,7 @@ import { createLibp2pNode, type MeshLibp2p } from './libp2p-node.ts';
 import { MemberTable, type MemberView } from './member-table.ts';
 import { Presence } from './presence.ts';
 import { Rendezvous } from './rendezvous.ts';
-import { parseMultiaddr } from './parse-multiaddr.ts';
+import { dialTarget, parseMultiaddr } from './parse-multiaddr.ts';
 import { PeerStoreFile } from './peer-store-file.ts';
 
 export interface MeshOptions {
@@ -312,10 +312,7 @@ export class Mesh {
   async dialProtocol(peerId: string, protocol: string, signal?: AbortSignal): Promise<Stream> {
     if (!this.admission.isAdmitted(peerId)) {
       const admitted = this.admission.waitFor(peerId, CONNECT_TIMEOUT_MS);
-      const addresses = (this.table.get(peerId)?.addresses ?? []).flatMap(
-        (address) => parseMultiaddr(address) ?? [],
-      );
-      await this.libp2p.dial(addresses.length > 0 ? addresses : peerIdFromString(peerId), {
+      await this.libp2p.dial(dialTarget(peerId, this.table.get(peerId)?.addresses ?? []), {
         signal: signal ?? AbortSignal.timeout(CONNECT_TIMEOUT_MS),
       });
       if (!(await admitted)) throw new Error(`${peerId} was not admitted`);

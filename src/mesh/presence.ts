@@ -269,7 +269,6 @@ export class Presence {
   /** Spreads our vouches, and notifies listeners when the set of (alive) members changed. */
   private emitIfChanged(force: boolean): void {
     const now = this.options.now();
-    this.table.observe(now);
     this.spreadVouches(now);
     const signature = this.table
       .list(now)
