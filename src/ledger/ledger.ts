@@ -1,6 +1,7 @@
 import type { PrivateKey, Stream } from '@libp2p/interface';
 import type { Logger } from '../shared/logger.ts';
 import { ExitCode, KairosError, describeError } from '../shared/errors.ts';
+import { waitUntil } from '../shared/wait-until.ts';
 import { canonicalJson, CanonicalError, type JsonValue } from './canonical.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { isKept } from './compaction.ts';
@@ -644,18 +645,11 @@ export class Ledger {
     const peers = this.options.transport.admittedPeers().filter((peer) => peer !== requester);
     const covered = (peer: string): boolean => (this.covered.get(peer) ?? -Infinity) >= since;
     for (const peer of peers) this.requestSync(peer, true);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(finish, REFRESH_WAIT_MS);
-      const unsubscribe = this.onCovered(() => {
-        if (peers.every(covered)) finish();
-      });
-      function finish(): void {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve();
-      }
-      if (peers.every(covered)) finish();
-    });
+    await waitUntil(
+      () => peers.every(covered),
+      (wake) => this.onCovered(wake),
+      REFRESH_WAIT_MS,
+    );
     return peers.filter(covered);
   }
 

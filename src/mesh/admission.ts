@@ -2,6 +2,7 @@ import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { describeError } from '../shared/errors.ts';
+import { waitUntil } from '../shared/wait-until.ts';
 import {
   admissionProof,
   newNonce,
@@ -95,18 +96,11 @@ export class Admission {
 
   /** Resolves true once the peer is admitted (at once if it is), false after `timeoutMs`. */
   waitFor(peerId: string, timeoutMs: number): Promise<boolean> {
-    if (this.isAdmitted(peerId)) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const unsubscribe = this.onAdmitted((admitted) => {
-        if (admitted === peerId) finish(true);
-      });
-      function finish(admitted: boolean): void {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve(admitted);
-      }
-    });
+    return waitUntil(
+      () => this.isAdmitted(peerId),
+      (wake) => this.onAdmitted(wake),
+      timeoutMs,
+    );
   }
 
   onLost(listener: Listener): () => void {
