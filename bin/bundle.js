@@ -38,6 +38,41 @@ function codeUnitSort(files) {
 }
 
 /**
+ * libp2p's TCP connection writes each chunk it is handed with its own `socket.write`: every
+ * yamux frame, once encrypted, is a length prefix and a ciphertext, so two system calls per
+ * frame, and a node forwarding one ledger entry to 24 members made ~50. Corking the socket
+ * until the end of the tick sends all that one tick wrote in one `writev` (~14 % less CPU for
+ * 25 daemons forming a mesh on 2 cores). The method it changes must look as expected, or the
+ * build fails.
+ * @param {RegExp} file
+ * @returns {import('esbuild').Plugin}
+ */
+function corkedTcpWrites(file) {
+  const method = `    sendData(data) {
+        let sentBytes = 0;`;
+  const corked = `    sendData(data) {
+        if (!this.corkedUntilNextTick) {
+            this.corkedUntilNextTick = true;
+            this.socket.cork();
+            process.nextTick(() => {
+                this.corkedUntilNextTick = false;
+                this.socket.uncork();
+            });
+        }
+        let sentBytes = 0;`;
+  return {
+    name: 'corked-tcp-writes',
+    setup(plugin) {
+      plugin.onLoad({ filter: file }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        if (source.split(method).length !== 2) throw new Error(`${args.path}: sendData is not as expected`);
+        return { contents: source.replace(method, corked), loader: 'js' };
+      });
+    },
+  };
+}
+
+/**
  * Node's own modules whose ES module form reads every export: `node:http`'s include lazy getters
  * (WebSocket, ...) that load undici, http2, tls and perf_hooks, ~16 MiB no daemon uses.
  * `require` reads only what is used.
@@ -81,7 +116,11 @@ await build({
   banner: {
     js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
   },
-  plugins: [requiredNotImported(['node:http']), codeUnitSort(/@libp2p[\\/]peer-(store|record)[\\/].*\.js$/)],
+  plugins: [
+    requiredNotImported(['node:http']),
+    codeUnitSort(/@libp2p[\\/]peer-(store|record)[\\/].*\.js$/),
+    corkedTcpWrites(/@libp2p[\\/]tcp[\\/]dist[\\/]src[\\/]socket-to-conn\.js$/),
+  ],
   logLevel: 'warning',
 });
 

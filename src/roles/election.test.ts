@@ -295,6 +295,13 @@ describe('bootstrap rule: electors by first publish, a sync window, the init mas
     expect(evaluate({ ...base, recordKnownForMs: () => 1000 }).write?.epoch).toBe(1);
     // The other nodes never pull for the bootstrap: they adopt the init master's proposal.
     for (const self of others) expect(evaluate({ ...base, self }).pull).toBeUndefined();
+    // While the view settles the init master does not propose, but already pulls, so the
+    // settle time and the pulls overlap; once covered, it proposes as soon as it settled.
+    const settling = evaluate({ ...base, settled: false, coveredForMs: () => 150 });
+    expect(settling.write).toBeUndefined();
+    expect(settling.status.phase).toBe('settling');
+    expect(evaluate({ ...base, settled: false }).pull).toEqual(waiting.pull);
+    for (const self of others) expect(evaluate({ ...base, self, settled: false }).pull).toBeUndefined();
   });
 
   it('an elector adopts the init master proposal at once, unless its own records name another init master', () => {

@@ -369,7 +369,19 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
     missing.length === 0 ? {} : { pull: { peers: missing, withinMs: RECORD_PULL_RETRY_MS, anyHolder: true } };
   if (eligible.length < minimumNodes)
     return { status: { phase: 'waiting-for-nodes', message: waiting }, ...pull };
-  if (!input.settled) return { ...settling('settling before the bootstrap vote'), ...pull };
+  if (!input.settled) {
+    // The init master's coverage pull needs no settled view: it only gathers, and the check
+    // before its proposal counts only pulls started once the final electors were all known.
+    // Started now, it runs while the view settles instead of after.
+    const early =
+      missing.length === 0 && complete && unknown === undefined && init === input.self
+        ? coveragePull(input, electors)
+        : undefined;
+    return {
+      ...settling('settling before the bootstrap vote'),
+      ...(early === undefined ? pull : { pull: early }),
+    };
+  }
   if (!complete)
     return {
       ...settling(`${electors.length} of ${minimumNodes} electors known (records of eligible nodes)`),
@@ -405,21 +417,14 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   // peer it heard alive by the time it held them all has been covered since (see
   // bench/README.md for what each assumes).
   const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
-  const uncovered = input.alive
-    .filter(
-      (node) =>
-        node.peerId !== input.self &&
-        (input.heardForMs?.(node.peerId) ?? Infinity) >= electorsKnownForMs &&
-        !((input.coveredForMs?.(node.peerId) ?? Infinity) <= electorsKnownForMs),
-    )
-    .map((node) => node.peerId);
-  if (electorsKnownForMs < input.syncWindowMs && uncovered.length > 0)
+  const coverage = coveragePull(input, electors);
+  if (electorsKnownForMs < input.syncWindowMs && coverage !== undefined)
     return {
       ...settling(
-        `electors ${electors.map((node) => node.name).join(', ')}: ${uncovered.length} alive peers not synced since their records, ${input.syncWindowMs - electorsKnownForMs} ms of the sync window left`,
+        `electors ${electors.map((node) => node.name).join(', ')}: ${coverage.peers.length} alive peers not synced since their records, ${input.syncWindowMs - electorsKnownForMs} ms of the sync window left`,
       ),
       recheckInMs: input.syncWindowMs - electorsKnownForMs,
-      pull: { peers: uncovered, withinMs: electorsKnownForMs, anyHolder: false },
+      pull: coverage,
     };
   const proposal = bootstrapProposal(eligible, electors, init, { minimumNodes, masterTarget });
   const hash = proposalHash(proposal);
@@ -430,6 +435,26 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
     adopted: count > 1,
     ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
   };
+}
+
+/**
+ * The init master's pull from every alive peer it heard before it held all the electors'
+ * records and has not covered since (undefined: none left): after it, no record published
+ * before theirs can still be on its way.
+ */
+function coveragePull(input: ElectionInput, electors: readonly KnownNode[]): ElectionOutcome['pull'] {
+  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
+  const uncovered = input.alive
+    .filter(
+      (node) =>
+        node.peerId !== input.self &&
+        (input.heardForMs?.(node.peerId) ?? Infinity) >= electorsKnownForMs &&
+        !((input.coveredForMs?.(node.peerId) ?? Infinity) <= electorsKnownForMs),
+    )
+    .map((node) => node.peerId);
+  return uncovered.length === 0
+    ? undefined
+    : { peers: uncovered, withinMs: electorsKnownForMs, anyHolder: false };
 }
 
 /**
