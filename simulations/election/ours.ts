@@ -108,7 +108,10 @@ export function runOurs(scenario: Scenario): RunResult {
     const id = votes.length;
     votes.push({ author, record: vote, at });
     const hash = vote.hash!;
-    const proposal = vote.proposal!;
+    // An adopted bootstrap vote names its proposal by hash: the init master's vote, which the
+    // adopter saw, was recorded before it.
+    const proposal = vote.proposal ?? tallies.get(hash)?.proposal;
+    if (proposal === undefined) throw new Error(`a vote for ${hash} whose proposal no one carries`);
     let tally = tallies.get(hash);
     if (tally === undefined)
       tallies.set(hash, (tally = { proposal, base: vote.base, voters: new Set(), committed: false }));

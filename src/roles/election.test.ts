@@ -335,6 +335,31 @@ describe('bootstrap rule: electors by first publish, a sync window, the init mas
     expect(evaluate(input({ self: 'd', records, alive })).write).toBeUndefined();
   });
 
+  it('an adopted vote names the proposal by hash, and counts wherever the init master vote is seen', () => {
+    const peers = ['a', 'b', 'c'];
+    const alive = peers.map((peerId) => ({ peerId, name: peerId }));
+    const records = new Map(peers.map((peerId, index) => [peerId, hello(peerId, 'auto', index)]));
+    const init = bootstrapInitMaster(
+      peers.map((peerId, index) => ({ peerId, name: peerId, mode: 'auto' as const, since: index })),
+      [],
+      1,
+    )!;
+    const proposed = evaluate(input({ self: init, records, alive })).write!;
+    records.set(init, proposed);
+    const adopter = peers.find((peerId) => peerId !== init)!;
+    const adopted = evaluate(input({ self: adopter, records, alive })).write!;
+    expect(adopted).toMatchObject({ epoch: 1, hash: proposed.hash });
+    expect(adopted.proposal).toBeUndefined();
+    records.set(adopter, adopted);
+    const third = peers.find((peerId) => peerId !== init && peerId !== adopter)!;
+    // Two of three electors, the init master among them: committed, at the third node too.
+    expect(evaluate(input({ self: third, records, alive })).committed?.hash).toBe(proposed.hash);
+    // Without the init master's vote, the hash alone commits nothing (nor could it: the init
+    // master must vote).
+    const withoutInit = new Map([...records, [init, hello(init, 'auto', peers.indexOf(init))]]);
+    expect(evaluate(input({ self: third, records: withoutInit, alive })).committed).toBeUndefined();
+  });
+
   it('waits for the record of a node heard alive before the electors were known', () => {
     const records = new Map(['a', 'b', 'c'].map((peerId, index) => [peerId, hello(peerId, 'auto', index)]));
     const alive = ['a', 'b', 'c'].map((peerId) => ({ peerId, name: peerId }));
@@ -547,14 +572,12 @@ class World {
     node.records.set(node.id, written);
     node.knownAt.set(node.id, this.clock);
     node.first ??= { record: written, at: this.clock };
-    if (write.epoch > 0 && write.hash !== previous?.hash)
-      this.cast.push({
-        author: node.id,
-        epoch: write.epoch,
-        hash: write.hash!,
-        proposal: write.proposal!,
-        base: write.base,
-      });
+    if (write.epoch > 0 && write.hash !== previous?.hash) {
+      // An adopted bootstrap vote names its proposal by hash: the init master's, cast before.
+      const proposal = write.proposal ?? this.cast.find((vote) => vote.hash === write.hash)?.proposal;
+      if (proposal === undefined) throw new Error(`a vote for ${write.hash} whose proposal no one cast`);
+      this.cast.push({ author: node.id, epoch: write.epoch, hash: write.hash!, proposal, base: write.base });
+    }
   }
 
   /** Ground truth from every vote ever cast (the ledger keeps only the latest per node). */

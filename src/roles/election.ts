@@ -155,20 +155,37 @@ interface Tally {
   voters: Set<string>;
 }
 
-/** Groups the votes by proposal hash; only votes from the right electorate count. */
+/**
+ * Groups the votes by proposal hash; only votes from the right electorate count. A vote that
+ * names its bootstrap proposal by hash alone (see `VoteRecord.proposal`) counts once some
+ * record carries that proposal.
+ */
 function tallies(records: ReadonlyMap<string, VoteRecord>): Map<string, Tally> {
+  const carried = new Map<string, Proposal>();
+  for (const record of records.values()) {
+    if (record.hash !== undefined && record.proposal !== undefined) carried.set(record.hash, record.proposal);
+    if (record.base !== undefined) carried.set(record.base.hash, record.base.proposal);
+  }
   const result = new Map<string, Tally>();
   for (const [author, record] of records) {
-    if (record.epoch < 1 || record.hash === undefined || record.proposal === undefined) continue;
+    if (record.epoch < 1 || record.hash === undefined) continue;
+    const proposal = record.proposal ?? bootstrapByHash(carried, record);
+    if (proposal === undefined) continue;
     let tally = result.get(record.hash);
     if (tally === undefined) {
-      tally = { proposal: record.proposal, hash: record.hash, base: record.base, voters: new Set() };
+      tally = { proposal, hash: record.hash, base: record.base, voters: new Set() };
       result.set(record.hash, tally);
     }
     if (tally.base === undefined && record.base !== undefined) tally.base = record.base;
     if (isElector(author, tally)) tally.voters.add(author);
   }
   return result;
+}
+
+/** The bootstrap proposal a vote without one names by its hash, if some record carries it. */
+function bootstrapByHash(carried: ReadonlyMap<string, Proposal>, vote: VoteRecord): Proposal | undefined {
+  const proposal = vote.hash === undefined ? undefined : carried.get(vote.hash);
+  return proposal?.baseHash === null && proposal.epoch === vote.epoch ? proposal : undefined;
 }
 
 function isElector(peerId: string, tally: Tally): boolean {
@@ -235,12 +252,16 @@ function viewOf(input: ElectionInput): { alive: Candidate[]; modes: Map<string, 
   return { alive, modes };
 }
 
+/**
+ * This node's record: its first, or with a vote. A vote carries its proposal, except an
+ * adopted bootstrap vote (`proposal` absent), which names it by hash.
+ */
 function record(
   input: ElectionInput,
-  vote?: { proposal: Proposal; hash: string; base?: Decision },
+  vote?: { epoch: number; hash: string; proposal?: Proposal; base?: Decision },
 ): VoteRecord {
   const previous = input.records.get(input.self);
-  const epoch = vote?.proposal.epoch ?? previous?.epoch ?? 0;
+  const epoch = vote?.epoch ?? previous?.epoch ?? 0;
   const kept = vote ?? (previous !== undefined && previous.epoch > 0 ? previous : undefined);
   return {
     v: 1,
@@ -348,7 +369,9 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
     const count = (votes.get(adopted.hash)?.voters.size ?? 0) + 1;
     const quorum = quorumOf(adopted.proposal, undefined);
     return {
-      write: record(input, adopted),
+      // By hash alone: the init master's vote, which the commit needs anyway, carries the
+      // proposal, and 25 electors' copies of a 25-member proposal made the vote round ~3 MB.
+      write: record(input, { epoch: adopted.proposal.epoch, hash: adopted.hash }),
       adopted: true,
       ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
     };
@@ -431,7 +454,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   const count = (votes.get(hash)?.voters.size ?? 0) + 1;
   const quorum = quorumOf(proposal, undefined);
   return {
-    write: record(input, { proposal, hash }),
+    write: record(input, { epoch: proposal.epoch, proposal, hash }),
     adopted: count > 1,
     ...voting(`epoch 1: ${count} of ${quorum} votes`, count, quorum),
   };
@@ -592,7 +615,12 @@ function change(input: ElectionInput, committed: Decision, votes: Map<string, Ta
   const chosen = best(candidates);
   if (chosen === undefined) return { status: stable };
   return {
-    write: record(input, { proposal: chosen.proposal, hash: chosen.hash, base: committed }),
+    write: record(input, {
+      epoch: chosen.proposal.epoch,
+      proposal: chosen.proposal,
+      hash: chosen.hash,
+      base: committed,
+    }),
     adopted: chosen.votes > 0,
     status: {
       ...stable,

@@ -47,10 +47,17 @@ describe('parseVoteRecord', () => {
     ).toBeUndefined();
   });
 
-  it('refuses a vote without its proposal, or for another epoch than the proposal', () => {
-    const { proposal: _proposal, ...bare } = vote;
-    expect(parseVoteRecord(fromLedger(bare))).toBeUndefined();
+  it('refuses a vote for another epoch than its proposal, or without its hash', () => {
     expect(parseVoteRecord(fromLedger({ ...vote, epoch: 2 }))).toBeUndefined();
+    const { hash: _hash, ...unnamed } = vote;
+    expect(parseVoteRecord(fromLedger(unnamed))).toBeUndefined();
+  });
+
+  it('takes a bootstrap vote that names its proposal by hash alone, but not a later one', () => {
+    const { proposal: _proposal, ...byHash } = vote;
+    expect(parseVoteRecord(fromLedger(byHash))).toEqual(byHash);
+    const base = { hash, proposal: bootstrap };
+    expect(parseVoteRecord(fromLedger({ ...byHash, epoch: 2, base }))).toBeUndefined();
   });
 
   it('needs the base a later proposal names, itself checked', () => {

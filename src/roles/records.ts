@@ -85,7 +85,9 @@ function validVoteRecord(value: unknown): VoteRecord | undefined {
     record.base = { hash: rawBase.hash, proposal };
   }
   if (record.epoch > 0) {
-    if (record.hash === undefined || rawProposal === undefined) return undefined;
+    if (record.hash === undefined) return undefined;
+    // An adopted bootstrap vote names its proposal by hash (see VoteRecord.proposal).
+    if (rawProposal === undefined) return rawBase === undefined ? record : undefined;
     const proposal = checkedProposal(rawProposal, record.hash);
     if (proposal === undefined || proposal.epoch !== record.epoch) return undefined;
     if (proposal.baseHash !== null && record.base?.hash !== proposal.baseHash) return undefined;

@@ -231,7 +231,7 @@ export class RolesService {
   }
 
   private async loop(): Promise<void> {
-    await Promise.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
     while (this.dirty && this.running) {
       this.dirty = false;
       try {

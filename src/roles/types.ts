@@ -61,6 +61,11 @@ export interface VoteRecord {
   /** 0 until the node votes. */
   epoch: number;
   hash?: string;
+  /**
+   * What the vote is for. Absent in a bootstrap (epoch 1) vote for a proposal the node adopted
+   * from the init master: the hash names it, and the init master's own vote, without which no
+   * bootstrap proposal commits, carries it.
+   */
   proposal?: Proposal;
   /** The committed decision this vote builds on (absent for epoch-1 votes). */
   base?: Decision;
