@@ -40,6 +40,7 @@ describe('several meshes in one process', () => {
       ...(dialTiming === undefined ? {} : { dialTiming }),
     });
     await mesh.start();
+    mesh.join();
     meshes.push(mesh);
     return mesh;
   }

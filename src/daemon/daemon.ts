@@ -99,6 +99,8 @@ export class Daemon {
       const bootHealth = new BootHealth(mesh, roles, config.minimumNodes, this.log.child({ module: 'boot' }));
       await bootHealth.start();
       this.stack.push(() => Promise.resolve(bootHealth.stop()));
+      // Only now, with this node's records written, does it reach out (see Mesh.join).
+      mesh.join();
 
       const api = new ApiServer(apiSocketPath(config.dataDir), this.log.child({ module: 'api' }));
       registerMeshRoutes(api, mesh);

@@ -211,6 +211,23 @@ describe('Ledger replication (in-memory transport)', () => {
     await until(() => b.ledger.get('apps', 'x')?.value === 1, 2_000);
   });
 
+  it('pushes the few entries the peer lacks with a pull from it, so the peer need not pull back', async () => {
+    const network = new MemoryNetwork();
+    network.loseGossip = true;
+    const a = await newLedger(network);
+    const b = await newLedger(network);
+    // The syncs each starts when it meets the other, then quiet.
+    await until(() => a.ledger.stats().syncsStarted >= 1 && b.ledger.stats().syncsStarted >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const pullsByA = a.ledger.stats().syncsStarted;
+    await b.ledger.put('apps', 'x', 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(a.ledger.get('apps', 'x')).toBeUndefined(); // its gossip was lost
+    b.ledger.requestSync(a.selfId);
+    await until(() => a.ledger.get('apps', 'x')?.value === 1, 2_000);
+    expect(a.ledger.stats().syncsStarted).toBe(pullsByA);
+  });
+
   it('pulls missing entries by version vector when gossip is lost, also both ways', async () => {
     const network = new MemoryNetwork();
     network.gossip = false;
@@ -406,6 +423,30 @@ describe('Ledger replication (in-memory transport)', () => {
     for (const node of again) expect(node.ledger.list()).toEqual(before);
     await again[1]!.ledger.put('x', 'k0', 'after restart');
     await until(() => again.every((node) => node.ledger.get('x', 'k0')?.value === 'after restart'));
+  });
+
+  it('has a sync request wait for a serve slot while all are busy, not refused', async () => {
+    const network = new MemoryNetwork();
+    network.gossip = false;
+    const a = await newLedger(network);
+    await a.ledger.put('apps', 'x', 1);
+    // Sixteen requests that never get past their hello hold every serve slot of `a`.
+    const idle = network.join('12D3KooWRUaTXjfhPyY8de2GxfApnvqL7mmXVChjQd5wnvpGDThc');
+    const signal = AbortSignal.timeout(10_000);
+    const held = [];
+    for (let slot = 0; slot < 16; slot += 1) {
+      const stream = await idle.dialProtocol(a.selfId, LEDGER_SYNC_PROTOCOL, signal);
+      await lpStream(stream).write(Buffer.from('{"t":"hello","digest":"x"}'), { signal });
+      held.push(stream);
+    }
+    const b = await newLedger(network);
+    b.ledger.requestSync(a.selfId);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(b.ledger.get('apps', 'x')).toBeUndefined();
+    held[0]!.abort(new Error('gone'));
+    // Its request waited and is served (refused, nothing would pull again: no anti-entropy here).
+    await until(() => b.ledger.get('apps', 'x')?.value === 1, 2_000);
+    for (const stream of held) stream.abort(new Error('done'));
   });
 
   it('survives a hostile sync client (garbage, lies, absurd ranges) and keeps serving', async () => {

@@ -21,7 +21,7 @@ import {
 } from './merge.ts';
 import { Mutex } from './mutex.ts';
 import { checkNames, checkWrite, MAX_VALUE_BYTES } from './rules.ts';
-import { LedgerStore, type Commit } from './store.ts';
+import { LedgerStore, type Commit, type StoredEntry } from './store.ts';
 import { pullSync, serveSync } from './sync-protocol.ts';
 import { LEDGER_SYNC_PROTOCOL, type LedgerTransport } from './transport.ts';
 import { vectorDigest, vectorOf, type VersionVector } from './vector.ts';
@@ -101,8 +101,14 @@ const GOSSIP_BYTES = 512 * 1024;
 const GAP_PULL_MIN_INTERVAL_MS = 500;
 /** Gossip messages waiting for the writer lock before new ones are dropped (flood guard). */
 const MAX_PENDING_GOSSIP = 256;
-/** Sync requests served at once; more are refused (the peer retries on its next period). */
+/** Sync requests served at once; more wait their turn (each serve may hold ~1 MiB of frames). */
 const MAX_CONCURRENT_SERVES = 16;
+/**
+ * Sync requests that wait for a serve slot; more are refused (the peer retries on its next
+ * period). Refusing at once made the 24 joiners of a mass boot, all pulling from the node they
+ * bootstrapped to, lose their first pull, and with it the push of their records (~1 s later).
+ */
+const MAX_QUEUED_SERVES = 256;
 /** Pulls running at once; further requests wait in a queue (one entry per peer). */
 const MAX_CONCURRENT_PULLS = 2;
 /** Urgent pulls may run beside them, up to this many more; the rest queue ahead of the others. */
@@ -138,6 +144,8 @@ export class Ledger {
   private entryCount = 0;
   private pendingGossip = 0;
   private serving = 0;
+  /** Sync requests waiting for a serve slot, oldest first. */
+  private readonly queuedServes: Array<() => void> = [];
   private tombstones = 0;
   private cachedVector: { vector: VersionVector; digest: string } | undefined;
   private readonly listeners = new Set<(change: StateChange) => void>();
@@ -235,6 +243,7 @@ export class Ledger {
     this.timers.clear();
     this.queuedPulls.clear();
     this.queuedUrgentPulls.clear();
+    for (const refuse of this.queuedServes.splice(0)) refuse(); // stopped: each is aborted
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     await this.options.transport.unhandle(this.options.protocol).catch(() => undefined);
     // Let the commits in flight and queued reach the disk before the database closes.
@@ -603,13 +612,9 @@ export class Ledger {
           {
             vector: () => this.vector().vector,
             digest: () => this.vector().digest,
+            readRange: (author, from, to, limit) => this.readCommitted(author, from, to, limit),
             ingest: async (entries) => {
-              const { accepted } = await this.ingest(entries, true);
-              learned += accepted.length;
-              const fresh = accepted.filter(
-                ({ entry }) => this.options.now() - entry.time <= REGOSSIP_MAX_AGE_MS,
-              );
-              if (fresh.length > 0) void this.gossip(fresh);
+              learned += await this.ingestFromSync(entries);
             },
           },
           signal,
@@ -637,6 +642,29 @@ export class Ledger {
   }
 
   /**
+   * Stores entries a sync brought (pulled, or pushed by the peer that pulls from us), and
+   * passes the fresh ones on by gossip: the others may not have them either. Returns how many
+   * were new here.
+   */
+  private async ingestFromSync(entries: unknown[]): Promise<number> {
+    const { accepted } = await this.ingest(entries, true);
+    const fresh = accepted.filter(({ entry }) => this.options.now() - entry.time <= REGOSSIP_MAX_AGE_MS);
+    if (fresh.length > 0) void this.gossip(fresh);
+    return accepted.length;
+  }
+
+  /** Stored entries of one feed, after the queued writes: a sync sends what its vector announced. */
+  private async readCommitted(
+    author: string,
+    from: number,
+    to: number,
+    limit: number,
+  ): Promise<StoredEntry[]> {
+    await this.commits.idle();
+    return this.store.readRange(author, from, to, limit);
+  }
+
+  /**
    * A refresh asked by `requester`: pulls at once from every other admitted peer and resolves,
    * within REFRESH_WAIT_MS, with those this node then holds everything of, held since the call.
    */
@@ -654,8 +682,12 @@ export class Ledger {
   }
 
   private onSyncStream(stream: Stream, peerId: string): void {
-    if (!this.running || this.serving >= MAX_CONCURRENT_SERVES) {
+    if (!this.running || this.queuedServes.length >= MAX_QUEUED_SERVES) {
       stream.abort(new Error(this.running ? 'ledger sync busy' : 'ledger stopped'));
+      return;
+    }
+    if (this.serving >= MAX_CONCURRENT_SERVES) {
+      this.queuedServes.push(() => this.onSyncStream(stream, peerId));
       return;
     }
     this.serving += 1;
@@ -667,10 +699,9 @@ export class Ledger {
       {
         vector: () => this.vector().vector,
         digest: () => this.vector().digest,
-        // After the queued writes, so the answer holds everything the vector announced.
-        readRange: async (author, from, to, limit) => {
-          await this.commits.idle();
-          return this.store.readRange(author, from, to, limit);
+        readRange: (author, from, to, limit) => this.readCommitted(author, from, to, limit),
+        ingest: async (entries) => {
+          await this.ingestFromSync(entries);
         },
         // The peer holds entries we lack (a joiner's own, written before it had any peer):
         // fetched at once, not behind queued catch-up pulls, since others wait on them too.
@@ -681,16 +712,21 @@ export class Ledger {
       signal,
     ).then(
       (sent) => {
-        this.serving -= 1;
+        this.serveDone();
         this.counters.entriesServed += sent;
       },
       (error: unknown) => {
-        this.serving -= 1;
+        this.serveDone();
         stream.abort(error instanceof Error ? error : new Error(String(error)));
         if (this.running)
           this.log.debug({ peer: peerId, err: describeError(error) }, 'ledger sync request failed');
       },
     );
+  }
+
+  private serveDone(): void {
+    this.serving -= 1;
+    this.queuedServes.shift()?.();
   }
 
   private vector(): { vector: VersionVector; digest: string } {

@@ -11,6 +11,8 @@ import { missingRanges } from './vector.ts';
  *   R -> I  {t:"same", refreshed?}          digests equal: done (the idle case: ~100 bytes)
  *        |  {t:"vector", vector, refreshed?}
  *                                           refreshed: the peers R pulled from since the hello
+ *   I -> R  {t:"push", entries:[…]}?        what R lacks that I holds, when it is little (a
+ *                                           joiner's own records): no pull back for it
  *   I -> R  {t:"want", ranges, vector}      what I lacks; I's vector lets R pull back if I is ahead
  *   I -> R  {t:"credit", n}                 flow control: R sends a frame only against credit
  *   R -> I  {t:"entries", entries:[…]}*     ≤ FRAME_BYTES each, in (author, seq) order
@@ -24,6 +26,8 @@ const INITIAL_CREDIT = 4;
 const PAGE = 1000;
 const MAX_RANGES = 100_000;
 const MAX_REFRESHED = 10_000;
+/** At most this many entries are pushed with a pull; a larger lead is pulled back by R. */
+export const MAX_PUSHED_ENTRIES = 64;
 
 export class SyncProtocolError extends Error {
   override name = 'SyncProtocolError';
@@ -33,6 +37,8 @@ export interface SyncServerSide {
   vector(): VersionVector;
   digest(): string;
   readRange(author: string, from: number, to: number, limit: number): Promise<StoredEntry[]>;
+  /** Verifies and stores entries the initiator pushed; resolves when they are committed. */
+  ingest(entries: unknown[]): Promise<void>;
   /** The initiator's vector, so the server can pull back what it lacks. */
   remoteVector(peerId: string, vector: VersionVector): void;
   /**
@@ -46,6 +52,7 @@ export interface SyncServerSide {
 export interface SyncClientSide {
   vector(): VersionVector;
   digest(): string;
+  readRange(author: string, from: number, to: number, limit: number): Promise<StoredEntry[]>;
   /** Verifies and stores one frame's entries; resolves when they are committed. */
   ingest(entries: unknown[]): Promise<void>;
 }
@@ -92,7 +99,13 @@ export async function serveSync(
     return 0;
   }
   await write(lp, JSON.stringify({ t: 'vector', vector: side.vector(), ...refreshed }), signal);
-  const want = await readMessage(lp, signal);
+  let want = await readMessage(lp, signal);
+  if (want['t'] === 'push') {
+    if (!Array.isArray(want['entries']) || want['entries'].length > MAX_PUSHED_ENTRIES)
+      throw new SyncProtocolError('bad push');
+    await side.ingest(want['entries'] as unknown[]);
+    want = await readMessage(lp, signal);
+  }
   if (want['t'] !== 'want') throw new SyncProtocolError('expected want');
   const ranges = parseRanges(want['ranges']);
   const theirVector = parseVector(want['vector']);
@@ -176,6 +189,8 @@ export async function pullSync(
   const mine = side.vector();
   const theirs = parseVector(answer['vector']);
   const ranges = missingRanges(mine, theirs);
+  const push = await entriesToPush(side, missingRanges(theirs, mine));
+  if (push.length > 0) await write(lp, `{"t":"push","entries":[${push.join(',')}]}`, signal);
   await write(lp, JSON.stringify({ t: 'want', ranges, vector: mine }), signal);
   await write(lp, JSON.stringify({ t: 'credit', n: INITIAL_CREDIT }), signal);
   let received = 0;
@@ -194,6 +209,25 @@ export async function pullSync(
     await side.ingest(entries);
     await write(lp, '{"t":"credit","n":1}', signal);
   }
+}
+
+/**
+ * The encoded entries the peer lacks, if they are few enough to push (else none: the peer pulls
+ * them back, paged, when it sees our vector).
+ */
+async function entriesToPush(side: SyncClientSide, theirWants: WantRange[]): Promise<string[]> {
+  let count = 0;
+  for (const range of theirWants) count += range.to - range.from + 1;
+  if (count === 0 || count > MAX_PUSHED_ENTRIES) return [];
+  const encoded: string[] = [];
+  let bytes = 0;
+  for (const range of theirWants)
+    for (const stored of await side.readRange(range.author, range.from, range.to, MAX_PUSHED_ENTRIES)) {
+      bytes += stored.encoded.length + 1;
+      if (bytes > FRAME_BYTES) return encoded;
+      encoded.push(stored.encoded);
+    }
+  return encoded;
 }
 
 function isCount(value: unknown): value is number {
