@@ -359,7 +359,9 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   }
   const electors = bootstrapElectors(knownNodes(input, view.modes), minimumNodes);
   const complete = electors.length >= minimumNodes;
-  const unknown = complete ? unrecordedBefore(input, electors) : undefined;
+  /** How long this node has held every elector's record. */
+  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
+  const unknown = complete ? unrecordedBefore(input, electorsKnownForMs) : undefined;
   const init = complete ? bootstrapInitMaster(electors, eligible, masterTarget) : undefined;
   const initVote = init === undefined ? undefined : input.records.get(init);
   // An elector adopts the init master's proposal as soon as it names the init master and an
@@ -398,7 +400,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
     // Started now, it runs while the view settles instead of after.
     const early =
       missing.length === 0 && complete && unknown === undefined && init === input.self
-        ? coveragePull(input, electors)
+        ? coveragePull(input, electorsKnownForMs)
         : undefined;
     return {
       ...settling('settling before the bootstrap vote'),
@@ -439,8 +441,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
   // its way: every elector's record has been held for the sync window, or the ledger of every
   // peer it heard alive by the time it held them all has been covered since (see
   // bench/README.md for what each assumes).
-  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
-  const coverage = coveragePull(input, electors);
+  const coverage = coveragePull(input, electorsKnownForMs);
   if (electorsKnownForMs < input.syncWindowMs && coverage !== undefined)
     return {
       ...settling(
@@ -465,8 +466,7 @@ function bootstrap(input: ElectionInput, votes: Map<string, Tally>): ElectionOut
  * records and has not covered since (undefined: none left): after it, no record published
  * before theirs can still be on its way.
  */
-function coveragePull(input: ElectionInput, electors: readonly KnownNode[]): ElectionOutcome['pull'] {
-  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
+function coveragePull(input: ElectionInput, electorsKnownForMs: number): ElectionOutcome['pull'] {
   const uncovered = input.alive
     .filter(
       (node) =>
@@ -504,9 +504,8 @@ function proposerToPull(input: ElectionInput, votes: Map<string, Tally>): string
  */
 function unrecordedBefore(
   input: ElectionInput,
-  electors: readonly KnownNode[],
+  electorsKnownForMs: number,
 ): ElectionInput['unrecorded'][number] | undefined {
-  const electorsKnownForMs = Math.min(...electors.map((node) => input.recordKnownForMs(node.peerId)));
   const aliveIds = new Set(input.alive.map((node) => node.peerId));
   return input.unrecorded.find(
     (node) =>
