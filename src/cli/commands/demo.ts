@@ -8,6 +8,7 @@ import { sleep } from '../../shared/sleep.ts';
 import type { MemberView } from '../../mesh/index.ts';
 import { ApiClient } from '../api-client.ts';
 import { formatTable } from '../output.ts';
+import { stopSignal } from '../../shared/stop-signal.ts';
 import { parseIntegerOption } from '../common.ts';
 import { LOOPBACK_DAEMON_ARGS, spawnDaemon, stopChild } from '../spawn-daemon.ts';
 
@@ -30,8 +31,7 @@ export function registerDemo(program: Command): void {
       const token = encodeToken(newToken({ networkId: 'demo' }));
       const nodes: DemoNode[] = [];
       const stop = new AbortController();
-      process.once('SIGINT', () => stop.abort());
-      process.once('SIGTERM', () => stop.abort());
+      void stopSignal().then(() => stop.abort());
       try {
         nodes.push(startNode('node-1', root, token, []));
         const bootstrap = await nodes[0]!.address;

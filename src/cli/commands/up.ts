@@ -5,6 +5,10 @@ import { ROLE_MODES } from '../../config/index.ts';
 import { printLine } from '../output.ts';
 import { loadDaemon } from '../lazy.ts';
 import { collect, parseIntegerOption } from '../common.ts';
+import { stopSignal } from '../../shared/stop-signal.ts';
+
+/** The shell's convention for a process ended by a signal: 128 + its number. */
+const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 interface UpOptions extends Omit<LoadOptions, 'mdns' | 'vpn' | 'configFile'> {
   config?: string;
@@ -76,6 +80,11 @@ export function registerUp(program: Command): void {
       for (const warning of warnings) log.warn(warning);
       const { Daemon } = await loadDaemon();
       const daemon = new Daemon(config, log);
+      // Listening before the start, so a signal during it also ends in a clean stop.
+      const stopped = stopSignal((signal) => {
+        log.warn(`second ${signal}: exiting without finishing the clean stop`);
+        process.exit(SIGNAL_EXIT_CODES[signal] ?? 1);
+      });
       const { mesh, token } = await daemon.start();
       const status = mesh.status();
       // One write, so a reader that sees the first line sees the addresses too.
@@ -91,16 +100,9 @@ export function registerUp(program: Command): void {
         );
       }
       printLine(lines.join('\n'));
-      await waitForStopSignal();
+      await stopped;
       log.info('stopping');
       await daemon.stop();
       process.exit(0);
     });
-}
-
-function waitForStopSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
 }
