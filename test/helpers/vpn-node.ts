@@ -27,6 +27,7 @@ import {
   type VpnKvEntry,
   type VpnMembership,
 } from '../../src/vpn/index.ts';
+import { stopSignal } from '../../src/shared/stop-signal.ts';
 
 export interface NodeSpec {
   dir: string;
@@ -293,8 +294,7 @@ async function main(): Promise<void> {
     await atomicWrite(statusFile, JSON.stringify({ peerId, stopped: true }));
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
+  void stopSignal().then(stop);
 }
 
 await main();
