@@ -14,6 +14,7 @@ import type { DhtMode } from '../config/config.ts';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { BlockList } from 'node:net';
 import './yamux-window-updates.ts';
+import { deferRelayListen } from './deferred-relay-listen.ts';
 
 export interface Libp2pNodeOptions {
   privateKey: PrivateKey;
@@ -74,6 +75,11 @@ function announceFilterFor(hiddenCidrs: string[]): (addresses: Multiaddr[]) => M
     });
 }
 
+/** Reservations start 5-15 s after the start, spread out so a mass boot's do not come at once. */
+function relayListenDelayMs(): number {
+  return 5_000 + Math.random() * 10_000;
+}
+
 /** Ways to reach us and to find others; the admission layer decides who is a member. */
 export async function createLibp2pNode(options: Libp2pNodeOptions) {
   const services = {
@@ -121,7 +127,7 @@ export async function createLibp2pNode(options: Libp2pNodeOptions) {
       listen: [...options.listen, '/p2p-circuit'],
       announceFilter: announceFilterFor(options.hiddenCidrs),
     },
-    transports: [tcp(), circuitRelayTransport()],
+    transports: [tcp(), deferRelayListen(circuitRelayTransport(), relayListenDelayMs)],
     connectionEncrypters: [noise()],
     // Presence keepalives already exercise every member connection; yamux pings would double them.
     streamMuxers: [yamux({ enableKeepAlive: false })],
