@@ -53,10 +53,14 @@ export function bootstrapElectors(known: readonly KnownNode[], minimumNodes: num
 }
 
 /**
- * The init master of a bootstrap: the best-ranked elector that may be a master, else the
- * best-ranked alive node that may — a static master when static masters alone meet the target.
- * Only the electors commit, so views that disagree on it cost time, never safety; it depends
- * on the electors alone unless static masters or static workers decide.
+ * The init master of a bootstrap: the first elector in electorate order (`bootstrapElectors`:
+ * first published first) that may be a master, else the best-ranked alive node that may — a
+ * static master when static masters alone meet the target. The first to publish has been up
+ * the longest: in a mesh formed by bootstrapping to one node it is usually that node, which
+ * holds every record first and reaches every peer directly, so its proposal and its coverage
+ * pulls take one hop, not two. Only the electors commit, so views that disagree on it cost
+ * time, never safety; it depends on the electors alone unless static masters or static workers
+ * decide.
  */
 export function bootstrapInitMaster(
   electors: readonly Candidate[],
@@ -66,17 +70,16 @@ export function bootstrapInitMaster(
   const staticMasters = new Set(
     [...electors, ...alive].filter((node) => node.mode === 'master').map((node) => node.peerId),
   );
-  const pick = (nodes: readonly Candidate[]): string | undefined => {
+  const mayBeMaster = (node: Candidate): boolean =>
+    node.mode === 'master' || (node.mode === 'auto' && staticMasters.size < masterTarget);
+  const bestRanked = (nodes: readonly Candidate[]): string | undefined => {
     let best: string | undefined;
     for (const node of nodes)
-      if (
-        (node.mode === 'master' || (node.mode === 'auto' && staticMasters.size < masterTarget)) &&
-        (best === undefined || compareByRank(node.peerId, best) < 0)
-      )
+      if (mayBeMaster(node) && (best === undefined || compareByRank(node.peerId, best) < 0))
         best = node.peerId;
     return best;
   };
-  return pick(electors) ?? pick(alive);
+  return electors.find(mayBeMaster)?.peerId ?? bestRanked(alive);
 }
 
 /**
