@@ -68,6 +68,20 @@ export function runOurs(scenario: Scenario): RunResult {
   const tallies = new Map<string, Tally>();
   const committedByEpoch = new Map<number, Set<string>>();
   const initMasters = new Set<string>();
+  const bootOrder = Uint32Array.from({ length: n }, (_, index) => index).sort(
+    (a, b) => scenario.boot[a]! - scenario.boot[b]!,
+  );
+  /** How many nodes have booted by `time` (a prefix of bootOrder). */
+  const bootedBy = (time: number): number => {
+    let low = 0;
+    let high = n;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (scenario.boot[bootOrder[middle]!]! <= time) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  };
   const pulls = new LedgerPulls(scenario, helloAt, HELLO);
   /** When node i last asked for a pull from node j, at key i * n + j. */
   const pulledAt = new Map<number, number>();
@@ -160,10 +174,13 @@ export function runOurs(scenario: Scenario): RunResult {
     // When this node first held a record of each author (its first record is not always the
     // first to arrive: a lost hello comes after the vote).
     const knownAt = new Map<string, number>();
+    // Only nodes booted by now can be heard, alive or recorded (heardAt and helloAt come after
+    // the boot): the loops walk them in boot order and stop at the first not booted yet, which
+    // matters while most of a 10,000-node run has not booted.
+    const booted = bootOrder.subarray(0, bootedBy(time));
     if (full) {
-      for (let j = 0; j < n; j++)
-        if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
-      for (let j = 0; j < n; j++) {
+      for (const j of booted) if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
+      for (const j of booted) {
         if (helloAt[j]! > time) continue;
         let at = scenario.arrival(j, i, helloAt[j]!, HELLO);
         if (at > time) at = pulls.heldAt(i, j, time);
@@ -185,7 +202,7 @@ export function runOurs(scenario: Scenario): RunResult {
       knownAt.set(author, Math.min(at, knownAt.get(author) ?? Infinity));
     }
     if (full)
-      for (let j = 0; j < n; j++) {
+      for (const j of booted) {
         const heard = j === i ? Infinity : scenario.heardAt(i, j);
         if (heard <= time && !records.has(ids[j]!) && heardDuringView(i, j, heard))
           unrecorded.push({ peerId: ids[j]!, name: ids[j]!, heardForMs: time - heard });
