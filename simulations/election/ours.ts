@@ -178,8 +178,14 @@ export function runOurs(scenario: Scenario): RunResult {
     // the boot): the loops walk them in boot order and stop at the first not booted yet, which
     // matters while most of a 10,000-node run has not booted.
     const booted = bootOrder.subarray(0, bootedBy(time));
+    // When this node first heard each of them: computed once, for presence and for `unrecorded`.
+    const heardAt = new Float64Array(full ? booted.length : 0);
     if (full) {
-      for (const j of booted) if (scenario.alive(i, j, time)) alive.push({ peerId: ids[j]!, name: ids[j]! });
+      for (let k = 0; k < booted.length; k++) {
+        const j = booted[k]!;
+        heardAt[k] = j === i ? Infinity : scenario.heardAt(i, j);
+        if (scenario.alive(i, j, time, heardAt[k])) alive.push({ peerId: ids[j]!, name: ids[j]! });
+      }
       for (const j of booted) {
         if (helloAt[j]! > time) continue;
         let at = scenario.arrival(j, i, helloAt[j]!, HELLO);
@@ -202,8 +208,9 @@ export function runOurs(scenario: Scenario): RunResult {
       knownAt.set(author, Math.min(at, knownAt.get(author) ?? Infinity));
     }
     if (full)
-      for (const j of booted) {
-        const heard = j === i ? Infinity : scenario.heardAt(i, j);
+      for (let k = 0; k < booted.length; k++) {
+        const j = booted[k]!;
+        const heard = heardAt[k]!;
         if (heard <= time && !records.has(ids[j]!) && heardDuringView(i, j, heard))
           unrecorded.push({ peerId: ids[j]!, name: ids[j]!, heardForMs: time - heard });
       }

@@ -139,10 +139,12 @@ export class Scenario {
     return at;
   }
 
-  /** Presence: `other` is alive for `self` at `time` (heard within the TTL, not cut off for longer than it). */
-  alive(self: number, other: number, time: number): boolean {
+  /**
+   * Presence: `other` is alive for `self` at `time` (heard within the TTL, not cut off for longer
+   * than it); `heardAt` when the caller has it already.
+   */
+  alive(self: number, other: number, time: number, heardAt = this.heardAt(self, other)): boolean {
     if (self === other) return true;
-    const heardAt = this.heardAt(self, other);
     if (heardAt > time) return false;
     if (this.crash[other]! + this.params.ttlMs <= time) return false;
     const p = this.partition;
