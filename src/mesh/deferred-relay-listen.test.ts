@@ -14,17 +14,22 @@ function recordingTransport(calls: string[]): Transport {
   return { createListener: () => listener as unknown as Listener } as unknown as Transport;
 }
 
+/** A deferred listener over a recording transport, with what it recorded. */
+function deferredListener(delayMs: number): { listener: Listener; calls: string[] } {
+  const calls: string[] = [];
+  const transport = deferRelayListen(
+    () => recordingTransport(calls),
+    () => delayMs,
+  )({});
+  return { listener: transport.createListener({} as never), calls };
+}
+
 describe('deferRelayListen', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
   it('starts listening only after the delay, while listen itself returns at once', async () => {
-    const calls: string[] = [];
-    const transport = deferRelayListen(
-      () => recordingTransport(calls),
-      () => 7_000,
-    )({});
-    const listener = transport.createListener({} as never);
+    const { listener, calls } = deferredListener(7_000);
     await listener.listen(multiaddr('/p2p-circuit'));
     expect(calls).toEqual([]);
     await vi.advanceTimersByTimeAsync(6_999);
@@ -34,12 +39,7 @@ describe('deferRelayListen', () => {
   });
 
   it('a close before the delay cancels the listen', async () => {
-    const calls: string[] = [];
-    const transport = deferRelayListen(
-      () => recordingTransport(calls),
-      () => 1_000,
-    )({});
-    const listener = transport.createListener({} as never);
+    const { listener, calls } = deferredListener(1_000);
     await listener.listen(multiaddr('/p2p-circuit'));
     await listener.close();
     await vi.advanceTimersByTimeAsync(5_000);
