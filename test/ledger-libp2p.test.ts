@@ -19,7 +19,7 @@ import {
   type Libp2pLedgerNode,
 } from '../src/ledger/index.ts';
 import { FeedWriter } from '../src/ledger/feed-writer.ts';
-import { EntrySigner } from '../src/ledger/keys.ts';
+import { PeerSigner } from '../src/shared/peer-keys.ts';
 
 const TOPIC = 'kairos-mesh/test/ledger';
 
@@ -126,7 +126,7 @@ describe('ledger over real libp2p (3 honest nodes + 1 hostile)', () => {
   it('replicates by push and pull while a hostile peer floods forged entries', async () => {
     const [a, b, c] = honest as [Honest, Honest, Honest];
     const stopFlood = new AbortController();
-    const impostor = new EntrySigner(await generateKeyPair('Ed25519'));
+    const impostor = new PeerSigner(await generateKeyPair('Ed25519'));
     let floods = 0;
     const flood = (async () => {
       while (!stopFlood.signal.aborted) {

@@ -108,6 +108,29 @@ describe('several meshes in one process', () => {
     );
   }, 30_000);
 
+  it('a joiner its bootstrap answered by datagram is alive at once, and connects 1-3 s later', async () => {
+    const token = newToken();
+    const hub = await startMesh('dg-hub', token, []);
+    const joiner = await startMesh('dg-joiner', token, [hub.addresses()[0]!]);
+    await waitFor(
+      'both alive to each other',
+      () => Promise.resolve(hub.isAlive(joiner.peerId) && joiner.isAlive(hub.peerId)),
+      5_000,
+      20,
+    );
+    // Alive by datagram: the libp2p dial waits for the spread after the greeting's answer.
+    expect(hub.isAdmitted(joiner.peerId)).toBe(false);
+    expect(hub.members().find((member) => member.peerId === joiner.peerId)).toMatchObject({
+      name: 'dg-joiner',
+      alive: true,
+      connected: false,
+    });
+    expect(hub.status().datagrams).toMatchObject({ enabled: true, rejected: 0 });
+    expect(hub.status().datagrams.received).toBeGreaterThan(0);
+    await waitFor('the joiner connected', () => Promise.resolve(hub.isAdmitted(joiner.peerId)), 10_000);
+    expect(hub.members().find((member) => member.peerId === joiner.peerId)?.connected).toBe(true);
+  }, 20_000);
+
   it('keeps its peer store in peerstore.json and removes the LevelDB one of older versions', async () => {
     const dataDir = `${root.path}/legacy`;
     await mkdir(`${dataDir}/peerstore`, { recursive: true });

@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
-import { EntrySigner, SignatureVerifier } from '../../src/ledger/keys.ts';
+import { PeerSigner, SignatureVerifier } from '../../src/shared/peer-keys.ts';
 import type { AuthorKeys } from '../../src/ledger/incoming.ts';
 import { Replica } from '../../src/ledger/replica.ts';
 import type { Candidate } from '../../src/ledger/feed-check.ts';
@@ -159,7 +159,7 @@ export async function runSimulation(overrides: Partial<SimulationOptions> = {}):
   const writers: FeedWriter[] = [];
   for (let index = 0; index < options.nodes; index += 1) {
     const seed = createHash('sha256').update(`ledger-sim:${options.seed}:${index}`).digest();
-    writers.push(new FeedWriter(new EntrySigner(await generateKeyPairFromSeed('Ed25519', seed))));
+    writers.push(new FeedWriter(new PeerSigner(await generateKeyPairFromSeed('Ed25519', seed))));
   }
   const replicas = writers.map(() => new Replica(verifier));
 

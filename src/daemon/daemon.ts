@@ -62,6 +62,7 @@ export class Daemon {
         heartbeatMs: config.presence.heartbeatMs,
         ttlMs: config.presence.ttlMs,
         hiddenCidrs: config.vpn.enabled ? [config.vpn.cidr] : [],
+        reservedUdpPorts: config.vpn.enabled ? [config.vpn.listenPort] : [],
         log: this.log.child({ module: 'mesh' }),
       });
       this.stack.push(() => mesh.stop());

@@ -18,6 +18,34 @@ function manualStore() {
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('CommitQueue', () => {
+  it('drained waits for what was queued when asked, not for commits queued after', async () => {
+    const { queue, writes } = manualStore();
+    void queue.enqueue('a', false);
+    void queue.enqueue('b', false);
+    let drained = false;
+    let idle = false;
+    void queue.drained().then(() => (drained = true));
+    void queue.enqueue('c', false);
+    writes[0]!.finish();
+    await tick();
+    void queue.idle().then(() => (idle = true));
+    void queue.enqueue('d', false); // queued after the call: drained does not wait for it
+    expect(drained).toBe(false);
+    writes[1]!.finish();
+    await tick();
+    expect(drained).toBe(true);
+    expect(writes.map((write) => write.commits)).toEqual([['a'], ['b', 'c'], ['d']]);
+    void queue.enqueue('e', false);
+    writes[2]!.finish();
+    await tick();
+    expect(idle).toBe(false); // e is being written now
+    writes[3]!.finish();
+    await tick();
+    await tick();
+    expect(idle).toBe(true);
+    await expect(queue.drained()).resolves.toBeUndefined();
+  });
+
   it('writes one group at a time, in queue order, grouping what arrives during a write', async () => {
     const { queue, writes } = manualStore();
     const done: string[] = [];

@@ -47,9 +47,17 @@ export class CommitQueue<C> {
     return done;
   }
 
-  /** Resolves when everything queued so far has been written (or has failed). */
+  /** Resolves when nothing is queued or being written (commits queued meanwhile included). */
   async idle(): Promise<void> {
     while (this.inFlight !== undefined) await this.inFlight;
+  }
+
+  /**
+   * Resolves when what is queued now has been written (or has failed); unlike `idle`, it does
+   * not also wait for commits queued later, which on a node ingesting without a pause is never.
+   */
+  async drained(): Promise<void> {
+    await (this.waiting?.done ?? this.inFlight)?.catch(() => undefined);
   }
 
   private flush(): void {

@@ -3,20 +3,20 @@ import type { JsonValue } from './canonical.ts';
 import { buildEntry } from './entry-builder.ts';
 import type { Op } from './entry.ts';
 import type { Candidate, FeedHead } from './feed-check.ts';
-import { EntrySigner } from './keys.ts';
+import { PeerSigner } from '../shared/peer-keys.ts';
 
 /** A writer that keeps its own head and Lamport clock: builds valid feeds for tests and simulations. */
 export class FeedWriter {
-  readonly signer: EntrySigner;
+  readonly signer: PeerSigner;
   head: FeedHead | undefined;
   lamport = 0;
 
-  constructor(signer: EntrySigner) {
+  constructor(signer: PeerSigner) {
     this.signer = signer;
   }
 
   static async create(): Promise<FeedWriter> {
-    return new FeedWriter(new EntrySigner(await generateKeyPair('Ed25519')));
+    return new FeedWriter(new PeerSigner(await generateKeyPair('Ed25519')));
   }
 
   get peerId(): string {

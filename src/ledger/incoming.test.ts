@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildEntry } from './entry-builder.ts';
 import { canonicalJson } from './canonical.ts';
-import { SignatureVerifier } from './keys.ts';
+import { SignatureVerifier } from '../shared/peer-keys.ts';
 import { Replica } from './replica.ts';
 import { FeedWriter } from './feed-writer.ts';
 import type { Entry } from './entry.ts';

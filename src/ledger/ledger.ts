@@ -9,7 +9,7 @@ import { hashEncoded, parseEntry, type Entry, type Op, type RejectReason } from 
 import { checkFeed, type Candidate, type FeedHead } from './feed-check.ts';
 import { newRejectCounts, parseIncoming, planMerge, selectAcceptable } from './incoming.ts';
 import { buildEntry } from './entry-builder.ts';
-import { EntrySigner, SignatureVerifier } from './keys.ts';
+import { PeerSigner, SignatureVerifier } from '../shared/peer-keys.ts';
 import {
   beats,
   liveItems,
@@ -22,9 +22,18 @@ import {
 import { Mutex } from './mutex.ts';
 import { checkNames, checkWrite, MAX_VALUE_BYTES } from './rules.ts';
 import { LedgerStore, type Commit, type StoredEntry } from './store.ts';
+import { RecentEntries } from './recent-entries.ts';
 import { pullSync, serveSync } from './sync-protocol.ts';
 import { LEDGER_SYNC_PROTOCOL, type LedgerTransport } from './transport.ts';
-import { vectorDigest, vectorOf, type VersionVector } from './vector.ts';
+import { missingRanges, vectorDigest, vectorOf, type VersionVector } from './vector.ts';
+import {
+  answerPull,
+  DATAGRAM_PULL_TIMEOUT_MS,
+  parseAnswer,
+  parseRequest,
+  pullRequest,
+  type DatagramPullAnswer,
+} from './datagram-pull.ts';
 
 export interface LedgerOptions {
   /** LevelDB directory, e.g. `<data-dir>/ledger`. */
@@ -134,7 +143,7 @@ export class Ledger {
   private readonly options: Required<Omit<LedgerOptions, 'privateKey'>>;
   private readonly store: LedgerStore;
   private commits: CommitQueue<Commit>;
-  private readonly signer: EntrySigner;
+  private readonly signer: PeerSigner;
   private readonly verifier = new SignatureVerifier();
   private readonly mutex = new Mutex();
   private readonly log: Logger;
@@ -150,6 +159,7 @@ export class Ledger {
   private cachedVector: { vector: VersionVector; digest: string } | undefined;
   private readonly listeners = new Set<(change: StateChange) => void>();
   private readonly counters = newCounters();
+  private readonly recent = new RecentEntries();
   private readonly syncing = new Map<string, { again: boolean }>();
   /** Per peer, the start of the latest pull that left this node holding all the peer had. */
   private readonly covered = new Map<string, number>();
@@ -165,7 +175,7 @@ export class Ledger {
   private running = false;
 
   constructor(options: LedgerOptions) {
-    this.signer = new EntrySigner(options.privateKey);
+    this.signer = new PeerSigner(options.privateKey);
     if (this.signer.peerId !== options.transport.selfId)
       throw new Error('ledger: the transport belongs to another peer id than the key');
     this.options = {
@@ -229,6 +239,10 @@ export class Ledger {
     this.cleanups.push(transport.subscribe(topic, (from, bytes) => this.onGossip(from, bytes)));
     await transport.handle(protocol, (stream, peerId) => this.onSyncStream(stream, peerId));
     this.cleanups.push(transport.onPeerAdmitted((peerId) => this.syncWithNewPeer(peerId)));
+    // A member heard by datagram before its connection is up: pulled from at once by datagram.
+    transport.handleDatagramQuery?.(protocol, (peerId, request) => this.answerDatagramPull(peerId, request));
+    this.cleanups.push(transport.onPeerLinked?.((peerId) => this.requestSync(peerId)) ?? (() => undefined));
+    transport.greetWith?.(topic, () => this.ownFreshGossip());
     for (const peerId of transport.admittedPeers()) this.requestSync(peerId);
     this.scheduleAntiEntropy();
     this.scheduleCompaction();
@@ -433,6 +447,7 @@ export class Ledger {
       { entries: candidates, state: [...plan.state.values()], heads: plan.heads, lamport: plan.lamport },
       durable,
     );
+    this.recent.add(candidates, this.options.now());
     if (durable) await written;
     for (const [id, record] of plan.state) {
       const before = this.state.get(id);
@@ -463,7 +478,7 @@ export class Ledger {
     let frame: string[] = [];
     let bytes = 0;
     const send = async (): Promise<void> => {
-      const text = `{"t":"entries","entries":[${frame.join(',')}]}`;
+      const text = entriesMessage(frame);
       frame = [];
       bytes = 0;
       try {
@@ -601,7 +616,9 @@ export class Ledger {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.syncTimeoutMs)]);
     const refresh = this.refreshWanted.delete(peerId);
     let learned = 0;
-    for (let round = 0; round < 1000 && this.running; round += 1) {
+    const byDatagram = refresh ? undefined : await this.pullByDatagram(peerId);
+    if (byDatagram !== undefined) learned += byDatagram.learned;
+    for (let round = 0; round < 1000 && this.running && byDatagram?.covered !== true; round += 1) {
       this.counters.syncsStarted += 1;
       const startedAt = this.options.now();
       let stream: Stream | undefined;
@@ -641,26 +658,79 @@ export class Ledger {
     }
   }
 
+  /** Our own entries of the last minute as one gossip message (what a joiner's greeting carries). */
+  private ownFreshGossip(): Uint8Array | undefined {
+    const own = this.recent.ofAuthor(this.selfId, 16, this.options.now());
+    if (own.length === 0) return undefined;
+    return Buffer.from(entriesMessage(own.map((stored) => stored.encoded)), 'utf8');
+  }
+
+  /**
+   * The pull of a member not connected yet, by one datagram each way (datagram-pull.ts);
+   * undefined when the transport cannot reach it so (the stream pull follows).
+   */
+  private async pullByDatagram(peerId: string): Promise<{ learned: number; covered: boolean } | undefined> {
+    const startedAt = this.options.now();
+    const answer = await this.options.transport.queryByDatagram?.(
+      peerId,
+      this.options.protocol,
+      pullRequest(this.vector().vector, this.recent.ofAuthor(this.selfId, 16, startedAt)),
+      DATAGRAM_PULL_TIMEOUT_MS,
+    );
+    if (answer === undefined || !this.running) return undefined;
+    let parsed: DatagramPullAnswer;
+    try {
+      parsed = parseAnswer(answer);
+    } catch {
+      this.counters.rejected.malformed += 1;
+      return undefined;
+    }
+    this.counters.syncsStarted += 1;
+    const learned = await this.ingestFromSync(parsed.entries);
+    const covered = !parsed.more && missingRanges(this.vector().vector, parsed.vector).length === 0;
+    if (covered) this.noteCovered(peerId, startedAt);
+    return { learned, covered };
+  }
+
+  private async answerDatagramPull(peerId: string, request: Uint8Array): Promise<Uint8Array> {
+    const { theirs, own } = parseRequest(request);
+    // Only entries that follow on what we hold: the asker sends its newest without knowing
+    // what we have, and a hole taken in would never be filled (the vector would claim it).
+    if (own.length > 0) await this.ingestFromSync(own, false);
+    // The asker still holds entries we lack: pulled back at once.
+    if (missingRanges(this.vector().vector, theirs).length > 0) this.requestSync(peerId, true);
+    return answerPull(theirs, {
+      vector: () => this.vector().vector,
+      readRange: (author, from, to, limit) => this.readCommitted(author, from, to, limit),
+    });
+  }
+
   /**
    * Stores entries a sync brought (pulled, or pushed by the peer that pulls from us), and
    * passes the fresh ones on by gossip: the others may not have them either. Returns how many
    * were new here.
    */
-  private async ingestFromSync(entries: unknown[]): Promise<number> {
-    const { accepted } = await this.ingest(entries, true);
+  private async ingestFromSync(entries: unknown[], allowHoles = true): Promise<number> {
+    const { accepted } = await this.ingest(entries, allowHoles);
     const fresh = accepted.filter(({ entry }) => this.options.now() - entry.time <= REGOSSIP_MAX_AGE_MS);
     if (fresh.length > 0) void this.gossip(fresh);
     return accepted.length;
   }
 
-  /** Stored entries of one feed, after the queued writes: a sync sends what its vector announced. */
+  /**
+   * Stored entries of one feed, after the writes queued so far: a sync sends what its vector
+   * announced (entries are queued before the vector counts them). Not after writes queued
+   * later: a node ingesting all the time (a mass boot's hub) would answer seconds late.
+   */
   private async readCommitted(
     author: string,
     from: number,
     to: number,
     limit: number,
   ): Promise<StoredEntry[]> {
-    await this.commits.idle();
+    const recent = this.recent.read(author, from, to, limit, this.options.now());
+    if (recent !== undefined) return recent;
+    await this.commits.drained();
     return this.store.readRange(author, from, to, limit);
   }
 
@@ -799,6 +869,8 @@ export class Ledger {
           victims.push({ author: entry.author, seq: entry.seq, bucket: entry.bucket, key: entry.key });
       }
       if (victims.length > 0) await this.store.prune(victims);
+      // Pruned entries must not be served from memory either.
+      for (const victim of victims) this.recent.forget(victim.author, victim.seq);
       this.entryCount -= victims.length;
       this.counters.compacted += victims.length;
       if (victims.length > 0) this.log.info({ pruned: victims.length }, 'ledger compacted');
@@ -885,4 +957,9 @@ function newCounters(): Omit<
     entriesServed: 0,
     compacted: 0,
   };
+}
+
+/** A gossip message: entries, already encoded. */
+function entriesMessage(encoded: string[]): string {
+  return `{"t":"entries","entries":[${encoded.join(',')}]}`;
 }

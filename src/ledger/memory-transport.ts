@@ -12,6 +12,8 @@ export class MemoryNetwork {
   gossip = true;
   /** When true, publish goes out to the peers (and says so) but is lost on the way. */
   loseGossip = false;
+  /** When true, members also answer queries as if reached by presence datagram. */
+  datagrams = false;
 
   join(selfId: string): LedgerTransport {
     const member = new MemoryMember(selfId, this);
@@ -39,6 +41,10 @@ class MemoryMember implements LedgerTransport {
   private readonly topics = new Map<string, Set<(from: string, bytes: Uint8Array) => void>>();
   private readonly handlers = new Map<string, (stream: Stream, peerId: string) => void>();
   private readonly admittedCallbacks = new Set<(peerId: string) => void>();
+  private readonly queryHandlers = new Map<
+    string,
+    (peerId: string, request: Uint8Array) => Promise<Uint8Array>
+  >();
 
   constructor(selfId: string, network: MemoryNetwork) {
     this.selfId = selfId;
@@ -77,6 +83,20 @@ class MemoryMember implements LedgerTransport {
     const [outbound, inbound] = await streamPair({ delay: 0 });
     handler(inbound, this.selfId);
     return outbound;
+  }
+
+  queryByDatagram(peerId: string, protocol: string, request: Uint8Array): Promise<Uint8Array | undefined> {
+    const handler = this.network.datagrams
+      ? this.network.member(peerId)?.queryHandlers.get(protocol)
+      : undefined;
+    return handler === undefined ? Promise.resolve(undefined) : handler(this.selfId, request);
+  }
+
+  handleDatagramQuery(
+    protocol: string,
+    handler: (peerId: string, request: Uint8Array) => Promise<Uint8Array>,
+  ): void {
+    this.queryHandlers.set(protocol, handler);
   }
 
   admittedPeers(): string[] {

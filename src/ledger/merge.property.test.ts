@@ -1,17 +1,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { EntrySigner, SignatureVerifier } from './keys.ts';
+import { PeerSigner, SignatureVerifier } from '../shared/peer-keys.ts';
 import { beats } from './merge.ts';
 import { Replica } from './replica.ts';
 import { FeedWriter } from './feed-writer.ts';
 import type { Candidate } from './feed-check.ts';
 
-let signers: EntrySigner[];
+let signers: PeerSigner[];
 const verifier = new SignatureVerifier();
 
 beforeAll(async () => {
-  signers = await Promise.all([0, 1, 2].map(async () => new EntrySigner(await generateKeyPair('Ed25519'))));
+  signers = await Promise.all([0, 1, 2].map(async () => new PeerSigner(await generateKeyPair('Ed25519'))));
 });
 
 const writeArb = fc.record({

@@ -234,7 +234,7 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-function parseVector(input: unknown): VersionVector {
+export function parseVector(input: unknown): VersionVector {
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     throw new SyncProtocolError('bad vector');
   const vector: VersionVector = {};

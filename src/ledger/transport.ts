@@ -23,6 +23,24 @@ export interface LedgerTransport {
   admittedPeers(): string[];
   /** Called each time a peer passes admission (the ledger syncs with it at once). */
   onPeerAdmitted(callback: (peerId: string) => void): () => void;
+  /**
+   * Optional, the mesh's presence datagrams: a query that fits one datagram to a member not
+   * connected yet (undefined: connected, not reached that way, or no answer in time), the
+   * answering side, and a call when such a member is first heard (see src/mesh/presence.ts).
+   */
+  queryByDatagram?(
+    peerId: string,
+    protocol: string,
+    request: Uint8Array,
+    timeoutMs: number,
+  ): Promise<Uint8Array | undefined>;
+  handleDatagramQuery?(
+    protocol: string,
+    handler: (peerId: string, request: Uint8Array) => Promise<Uint8Array>,
+  ): void;
+  onPeerLinked?(callback: (peerId: string) => void): () => void;
+  /** Gossip that goes with this node's greeting when it joins the mesh (its fresh records). */
+  greetWith?(topic: string, provide: () => Uint8Array | undefined): void;
 }
 
 /** A transport with no peers: a ledger that only reads and writes locally. */

@@ -50,6 +50,8 @@ export class Dialer {
   private readonly options: DialerOptions;
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
+  /** The bootstrap list is not dialled before this (see deferBootstrap). */
+  private bootstrapNotBefore = 0;
 
   constructor(libp2p: Libp2p, table: MemberTable, options: DialerOptions) {
     this.libp2p = libp2p;
@@ -65,6 +67,12 @@ export class Dialer {
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     if (this.soon !== undefined) clearTimeout(this.soon);
+  }
+
+  /** Dials the bootstrap list no earlier than `atMs` (a sweep then runs). */
+  deferBootstrap(atMs: number): void {
+    this.bootstrapNotBefore = atMs;
+    setTimeout(() => this.sweepSoon(), Math.max(0, atMs - this.options.now())).unref();
   }
 
   /**
@@ -105,7 +113,10 @@ export class Dialer {
         });
       }
     }
-    if (this.table.others().every((member) => !connected.has(member.peerId))) {
+    if (
+      now >= this.bootstrapNotBefore &&
+      this.table.others().every((member) => !connected.has(member.peerId))
+    ) {
       for (const address of this.options.bootstrap) {
         const parsed = parseMultiaddr(address);
         if (

@@ -30,6 +30,26 @@ describe('member table', () => {
     expect(table.get('p1')?.lastSeen).toBe(6000);
   });
 
+  it('counts a member heard by datagram alive for the TTL, until its connection takes over', () => {
+    const table = new MemberTable(self, 4000);
+    table.learn('p1', 'b', []);
+    table.heardDatagram('p1', 1000);
+    expect(table.isAliveFirstHand('p1', 5000)).toBe(true);
+    expect(table.isAliveFirstHand('p1', 5001)).toBe(false);
+    expect(table.get('p1')).toMatchObject({ lastSeen: 1000, connected: false });
+    table.heardDatagram('p1', 6000);
+    table.setConnected('p1', true, 6500);
+    // Once connected, a datagram heard earlier does not outlive the connection.
+    table.setConnected('p1', false, 7000);
+    expect(table.isAlive('p1', 7000)).toBe(false);
+    table.setConnected('p1', true, 8000);
+    table.heardDatagram('p1', 8500);
+    table.setConnected('p1', false, 9000);
+    expect(table.isAlive('p1', 9000)).toBe(false);
+    table.heardDatagram('unknown', 9000);
+    expect(table.has('unknown')).toBe(false);
+  });
+
   it('tells since when a member is alive without a break, as listed', () => {
     const table = new MemberTable(self, 4000);
     table.learn('p1', 'b', []);

@@ -18,6 +18,8 @@ export interface MemberView extends MemberInfo {
 /**
  * Pure membership table. A member is alive first-hand while it is connected and was heard
  * within the TTL: a closed connection makes it not alive at once, a silent one after the TTL.
+ * Before its connection is up, a member heard by presence datagram is alive first-hand for the
+ * TTL after the last one.
  * It is alive second-hand while a member alive to us first-hand vouches for it (says it is
  * alive to *it* first-hand): a joining node sees the whole mesh alive through its first
  * connection, before it has connected to everyone, and two members that cannot reach each
@@ -29,6 +31,8 @@ export class MemberTable {
   private readonly aliveSince = new Map<string, number>();
   /** Subject → the members that vouch for it. */
   private readonly vouchers = new Map<string, Set<string>>();
+  /** When members not connected were last heard by presence datagram (presence-udp.ts). */
+  private readonly heardByDatagram = new Map<string, number>();
   private readonly selfId: string;
   private readonly ttlMs: number;
 
@@ -65,7 +69,18 @@ export class MemberTable {
     const member = this.members.get(peerId);
     if (member === undefined) return;
     member.connected = connected;
-    if (connected) member.lastSeen = nowMs;
+    if (!connected) return;
+    member.lastSeen = nowMs;
+    // The connection takes over: its closing must end the member's liveness at once.
+    this.heardByDatagram.delete(peerId);
+  }
+
+  /** A datagram from a member not connected yet: alive first-hand for a TTL, like a connection. */
+  heardDatagram(peerId: string, nowMs: number): void {
+    const member = this.members.get(peerId);
+    if (member === undefined || member.connected) return;
+    member.lastSeen = nowMs;
+    this.heardByDatagram.set(peerId, nowMs);
   }
 
   setSelfAddresses(addresses: string[]): void {
@@ -104,11 +119,13 @@ export class MemberTable {
     for (const set of this.vouchers.values()) set.delete(voucher);
   }
 
-  /** Alive to us ourselves: connected, and heard within the TTL. */
+  /** Alive to us ourselves: connected and heard within the TTL, or heard by datagram within it. */
   isAliveFirstHand(peerId: string, nowMs: number): boolean {
     if (peerId === this.selfId) return true;
     const member = this.members.get(peerId);
-    return member !== undefined && member.connected && nowMs - member.lastSeen <= this.ttlMs;
+    if (member === undefined) return false;
+    if (member.connected) return nowMs - member.lastSeen <= this.ttlMs;
+    return nowMs - (this.heardByDatagram.get(peerId) ?? -Infinity) <= this.ttlMs;
   }
 
   isAlive(peerId: string, nowMs: number): boolean {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { DhtMode } from '../config/config.ts';
 import type { NetworkKeys } from '../token/index.ts';
 import { sleep } from '../shared/sleep.ts';
+import { PeerSigner, SignatureVerifier } from '../shared/peer-keys.ts';
 import { Admission } from './admission.ts';
 import { DiscoveryInbox } from './discovery-inbox.ts';
 import { DIAL_TIMING, type DialTiming } from './dial-policy.ts';
@@ -15,8 +16,10 @@ import { Dialer } from './dialer.ts';
 import { createLibp2pNode, type MeshLibp2p } from './libp2p-node.ts';
 import { MemberTable, type MemberView } from './member-table.ts';
 import { Presence } from './presence.ts';
+import { DatagramMessaging, type QueryHandler } from './datagram-messaging.ts';
+import { PresenceUdp } from './presence-udp.ts';
 import { Rendezvous } from './rendezvous.ts';
-import { dialTarget, parseMultiaddr } from './parse-multiaddr.ts';
+import { dialTarget, parseMultiaddr, peerIdOf, tcpEndpoint } from './parse-multiaddr.ts';
 import { PeerStoreFile } from './peer-store-file.ts';
 
 export interface MeshOptions {
@@ -37,6 +40,8 @@ export interface MeshOptions {
   now?: () => number;
   /** When members not connected are dialled (tests shorten it); default DIAL_TIMING. */
   dialTiming?: DialTiming;
+  /** UDP ports presence datagrams must leave free (the overlay's WireGuard port). */
+  reservedUdpPorts?: number[];
 }
 
 export interface MeshStatus {
@@ -49,9 +54,15 @@ export interface MeshStatus {
   alive: number;
   connections: number;
   admission: { admitted: number; rejected: number };
+  /** Presence datagrams (none when the UDP port could not be bound). */
+  datagrams: { enabled: boolean; received: number; rejected: number };
 }
 
 const ADMISSION_GRACE_MS = 10_000;
+/** How long a joiner waits for its bootstrap to answer its greeting before dialling it anyway. */
+const GREETING_ANSWER_MS = 200;
+/** Once answered, the bootstrap is dialled 1-3 s later (this, times 0.5 to 1.5). */
+const BOOTSTRAP_DIAL_SPREAD_MS = 2_000;
 /** How long a stream to a member not yet connected waits for the connection and its admission. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -65,6 +76,9 @@ export class Mesh {
   private readonly admission: Admission;
   private readonly table: MemberTable;
   private readonly presence: Presence;
+  private readonly udp: PresenceUdp;
+  private readonly datagrams: DatagramMessaging;
+  private readonly greetingGossip = new Map<string, () => Uint8Array | undefined>();
   private readonly dialer: Dialer;
   private readonly rendezvous: Rendezvous | undefined;
   private readonly datastore: PeerStoreFile;
@@ -92,12 +106,25 @@ export class Mesh {
       keepNonMembers: options.dht === 'public',
     });
     this.table = new MemberTable({ peerId: this.peerId, name: options.name, addresses: [] }, options.ttlMs);
-    this.presence = new Presence(libp2p, this.admission, this.table, {
-      heartbeatMs: options.heartbeatMs,
+    this.udp = new PresenceUdp({
+      key: options.keys.datagramKey,
+      signer: new PeerSigner(options.privateKey),
+      verifier: new SignatureVerifier(),
       log,
       now: this.now,
-      selfName: options.name,
     });
+    this.presence = new Presence(
+      libp2p,
+      this.admission,
+      this.table,
+      { heartbeatMs: options.heartbeatMs, log, now: this.now, selfName: options.name },
+      this.udp,
+    );
+    this.datagrams = new DatagramMessaging(
+      this.presence,
+      (topic, data) => void libp2p.services.pubsub.publish(topic, data).catch(() => undefined),
+      this.now,
+    );
     this.dialer = new Dialer(libp2p, this.table, {
       bootstrap: options.bootstrap,
       log,
@@ -146,21 +173,76 @@ export class Mesh {
     await this.admission.start();
     await this.presence.start();
     await this.libp2p.start();
+    await this.startDatagrams();
     this.table.setSelfAddresses(this.addresses());
     this.libp2p.addEventListener('self:peer:update', this.onSelfUpdate);
   }
 
   /**
-   * Reaches out: dials the bootstrap list, then members as they are learned, and starts
-   * discovery. The daemon joins once what the others need from this node is written (its
+   * Presence datagrams use the UDP port of our first TCP listener's number, so a member's
+   * multiaddr tells where to greet it.
+   */
+  private async startDatagrams(): Promise<void> {
+    const configured = this.options.listen.flatMap((address) => parseMultiaddr(address) ?? []);
+    const host = configured.map(tcpEndpoint).find((endpoint) => endpoint !== undefined)?.host;
+    const port = this.libp2p
+      .getMultiaddrs()
+      .map(tcpEndpoint)
+      .find((endpoint) => endpoint !== undefined && endpoint.port > 0)?.port;
+    if (host === undefined || port === undefined || this.options.reservedUdpPorts?.includes(port)) return;
+    await this.udp.start(host, port);
+  }
+
+  /**
+   * Reaches out: greets the bootstrap list by datagram and dials it, then members as they are
+   * learned, and starts discovery. The daemon joins once what the others need from this node is written (its
    * ledger records), so its first sync with each member carries it: joining at once made it
    * alive to all ~0.5 s before its records reached anyone, on a loaded host.
    */
   join(): void {
+    const greeted = this.greetBootstrap();
+    if (greeted.size > 0) this.deferBootstrapDialWhenAnswered(greeted);
     this.lanPeers.open((peerId, addresses) => this.dialDiscovered(peerId, addresses));
     this.presence.onChange(() => this.dialer.sweepSoon());
     this.dialer.start();
     this.rendezvous?.start();
+  }
+
+  /**
+   * Greets every bootstrap member by datagram; returns their peer ids. The greeting carries our
+   * own fresh gossip (the records just written): they reach the mesh with our liveness.
+   */
+  private greetBootstrap(): Set<string> {
+    const greeted = new Set<string>();
+    if (!this.udp.running) return greeted;
+    const greeting = [...this.greetingGossip].flatMap(([topic, provide]) => {
+      const data = provide();
+      return data === undefined ? [] : [{ kind: 'gossip' as const, channel: topic, data }];
+    });
+    for (const address of this.options.bootstrap.flatMap((text) => parseMultiaddr(text) ?? [])) {
+      const peerId = peerIdOf(address);
+      const endpoint = address.toString().includes('/p2p-circuit') ? undefined : tcpEndpoint(address);
+      if (peerId === undefined || endpoint === undefined || endpoint.port === 0) continue;
+      this.presence.greet(peerId, endpoint, greeting);
+      greeted.add(peerId);
+    }
+    return greeted;
+  }
+
+  /**
+   * A bootstrap that answers our greeting at once carries us until the connection is up: the
+   * dial then waits 1-3 s, spread, so that a mass boot does not spend its first second on every
+   * joiner's handshake with the same node while the election runs. Without an answer within
+   * GREETING_ANSWER_MS it is dialled then.
+   */
+  private deferBootstrapDialWhenAnswered(greeted: Set<string>): void {
+    this.dialer.deferBootstrap(this.now() + GREETING_ANSWER_MS);
+    const stopWaiting = this.presence.onLinked((peerId) => {
+      if (!greeted.has(peerId)) return;
+      stopWaiting();
+      this.dialer.deferBootstrap(this.now() + BOOTSTRAP_DIAL_SPREAD_MS * (0.5 + Math.random()));
+    });
+    setTimeout(stopWaiting, GREETING_ANSWER_MS).unref();
   }
 
   async stop(): Promise<void> {
@@ -168,7 +250,9 @@ export class Mesh {
     this.libp2p.removeEventListener('self:peer:update', this.onSelfUpdate);
     this.dialer.stop();
     await this.rendezvous?.stop();
+    this.datagrams.stop();
     await this.presence.stop();
+    this.udp.stop();
     await this.admission.stop();
     await this.libp2p.stop();
     // libp2p may still flush peer-store writes just after stop (NOTES-libp2p 14).
@@ -198,6 +282,7 @@ export class Mesh {
       alive: members.filter((member) => member.alive).length,
       connections: this.libp2p.getConnections().length,
       admission: this.admission.stats(),
+      datagrams: { enabled: this.udp.running, ...this.udp.counters() },
     };
   }
 
@@ -278,20 +363,54 @@ export class Mesh {
     );
     const listener = (event: CustomEvent<GossipsubMessage>): void => {
       const { propagationSource, msg } = event.detail;
-      if (msg.topic === topic) onMessage(propagationSource.toString(), msg.data);
+      if (msg.topic !== topic) return;
+      onMessage(propagationSource.toString(), msg.data);
+      this.datagrams.passOn(topic, msg.data);
     };
     pubsub.addEventListener('gossipsub:message', listener);
     pubsub.subscribe(topic);
+    const unsubscribeDatagrams = this.datagrams.subscribe(topic, onMessage);
     return () => {
+      unsubscribeDatagrams();
       pubsub.removeEventListener('gossipsub:message', listener);
       pubsub.unsubscribe(topic);
       pubsub.topicValidators.delete(topic);
     };
   }
 
-  /** Resolves with how many peers the message went to. */
+  /** Resolves with how many peers the message went to (by gossipsub, and by datagram). */
   async publish(topic: string, data: Uint8Array): Promise<number> {
-    return (await this.libp2p.services.pubsub.publish(topic, data)).recipients.length;
+    const byDatagram = this.datagrams.publish(topic, data);
+    return (await this.libp2p.services.pubsub.publish(topic, data)).recipients.length + byDatagram;
+  }
+
+  /**
+   * A query that fits one datagram, to a member reached by presence datagram (before, or for
+   * a heartbeat after, its connection is up): cheaper than opening a stream. Undefined when it
+   * is not reached that way, or no answer came in time.
+   */
+  async queryByDatagram(
+    peerId: string,
+    protocol: string,
+    request: Uint8Array,
+    timeoutMs: number,
+  ): Promise<Uint8Array | undefined> {
+    return this.datagrams.query(peerId, protocol, request, timeoutMs);
+  }
+
+  /** Answers queries by datagram (members that proved the token in the datagram itself). */
+  handleDatagramQuery(protocol: string, handler: QueryHandler): void {
+    this.datagrams.handleQuery(protocol, handler);
+  }
+
+  /** Gossip on `topic` that goes with our greeting at join (see `join`): called then. */
+  greetWith(topic: string, provide: () => Uint8Array | undefined): void {
+    this.greetingGossip.set(topic, provide);
+  }
+
+  /** Fires when a member is first heard by datagram while not connected. */
+  onPeerLinked(listener: (peerId: string) => void): () => void {
+    return this.presence.onLinked(listener);
   }
 
   /** Serves a protocol to admitted members only. */

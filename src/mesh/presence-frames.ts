@@ -36,7 +36,12 @@ export function encodeFrame(frame: PresenceFrame): Uint8Array {
 /** undefined for a keepalive; throws on anything malformed. */
 export function decodeFrame(bytes: Uint8Array): PresenceFrame | undefined {
   if (bytes.length === 0) return undefined;
-  return frameSchema.parse(JSON.parse(new TextDecoder().decode(bytes)));
+  return parseFrame(JSON.parse(new TextDecoder().decode(bytes)));
+}
+
+/** A frame already parsed from JSON (a datagram carries several); throws on anything malformed. */
+export function parseFrame(value: unknown): PresenceFrame {
+  return frameSchema.parse(value);
 }
 
 export const KEEPALIVE = new Uint8Array(0);

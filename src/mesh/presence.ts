@@ -6,6 +6,9 @@ import { describeError } from '../shared/errors.ts';
 import { sameList } from '../shared/same-list.ts';
 import type { Admission } from './admission.ts';
 import type { MemberTable } from './member-table.ts';
+import { DatagramLinks } from './datagram-links.ts';
+import type { DatagramContent, DatagramMessage } from './presence-datagram.ts';
+import type { Endpoint, PresenceUdp } from './presence-udp.ts';
 import {
   decodeFrame,
   encodeFrame,
@@ -42,6 +45,12 @@ interface Session {
  * whenever another member becomes alive to us first-hand (once it introduced itself with its
  * hello) or stops being so: the others count that as a vouch (see MemberTable). Nothing here is
  * written to disk.
+ *
+ * The same frames also travel in UDP datagrams (presence-udp.ts) to and from a member whose
+ * libp2p connection is not up yet: a joiner greets its bootstrap with a hello datagram the moment
+ * it joins, and is alive to the whole mesh one datagram later instead of after a TCP connection,
+ * a Noise handshake, admission and a stream (on a loaded host, seconds). A member heard by
+ * datagram is alive for a TTL after the last one; once our stream reaches it, datagrams stop.
  */
 export class Presence {
   private readonly sessions = new Map<string, Session>();
@@ -57,12 +66,22 @@ export class Presence {
   /** What we last told the others of each member we vouch for: its name and addresses. */
   private readonly vouched = new Map<string, { name: string; addresses: string[] }>();
   private readonly unsubscribe: Array<() => void> = [];
+  private readonly links: DatagramLinks;
+  private messageListener: (from: string, message: DatagramMessage) => void = () => undefined;
 
-  constructor(libp2p: Libp2p, admission: Admission, table: MemberTable, options: PresenceOptions) {
+  constructor(
+    libp2p: Libp2p,
+    admission: Admission,
+    table: MemberTable,
+    options: PresenceOptions,
+    udp?: PresenceUdp,
+  ) {
     this.libp2p = libp2p;
     this.admission = admission;
     this.table = table;
     this.options = options;
+    this.links = new DatagramLinks(udp, options.now);
+    udp?.onReceive((content, endpoint) => this.receiveDatagram(content, endpoint));
   }
 
   async start(): Promise<void> {
@@ -85,6 +104,7 @@ export class Presence {
     for (const unsubscribe of this.unsubscribe) unsubscribe();
     for (const session of this.sessions.values()) session.broken = true;
     this.sessions.clear();
+    this.links.clear();
     await this.libp2p.unhandle(PRESENCE_PROTOCOL);
   }
 
@@ -125,21 +145,76 @@ export class Presence {
     const session: Session = { framed, queue: Promise.resolve(), pending: [], broken: false };
     framed.catch(() => (session.broken = true));
     this.sessions.set(peerId, session);
+    this.send(peerId, session, encodeFrame(this.hello(peerId)));
+  }
+
+  /** Our hello to one member: who we are, and every member we know, marked when we vouch. */
+  private hello(to: string): PresenceFrame {
     const now = this.options.now();
     const members: PresenceMember[] = this.table
       .others()
-      .filter((member) => member.peerId !== peerId)
+      .filter((member) => member.peerId !== to)
       .map((member) => ({
         id: member.peerId,
         name: member.name,
         addrs: member.addresses,
         alive: this.vouchesFor(member.peerId, now),
       }));
-    this.send(
-      peerId,
-      session,
-      encodeFrame({ t: 'hello', name: this.options.selfName, addrs: this.selfAddresses(), members }),
-    );
+    return { t: 'hello', name: this.options.selfName, addrs: this.selfAddresses(), members };
+  }
+
+  /**
+   * Greets a member by datagram (our bootstrap, at join), until it answers or a stream is up;
+   * `messages` go along in the same datagram.
+   */
+  greet(peerId: string, endpoint: Endpoint, messages: DatagramMessage[] = []): void {
+    if (!this.links.usable || this.sessions.has(peerId) || peerId === this.libp2p.peerId.toString()) return;
+    this.links.greet(peerId, endpoint, this.hello(peerId), messages);
+  }
+
+  private receiveDatagram(content: DatagramContent, endpoint: Endpoint): void {
+    const from = content.from;
+    if (from === this.libp2p.peerId.toString()) return;
+    const linked = this.links.heard(from, endpoint);
+    this.table.learn(from, undefined, undefined);
+    this.table.heardDatagram(from, this.options.now());
+    for (const frame of content.frames) this.apply(from, frame);
+    if (content.wantsHello && !this.sessions.has(from)) this.links.sendFrame(from, this.hello(from));
+    this.emitIfChanged(true);
+    if (linked) this.links.announce(from);
+    for (const message of content.messages) this.messageListener(from, message);
+  }
+
+  /** Members we reach by datagram (most before any stream of ours reaches them). */
+  linkedPeers(): string[] {
+    return this.links.peers();
+  }
+
+  hasLinks(): boolean {
+    return this.links.size > 0;
+  }
+
+  /** Sends to a member reached by datagram; false when it is not (use the streams). */
+  sendMessage(peerId: string, message: DatagramMessage): boolean {
+    return this.links.sendMessage(peerId, message);
+  }
+
+  onDatagramMessage(listener: (from: string, message: DatagramMessage) => void): void {
+    this.messageListener = listener;
+  }
+
+  /** Fires when a member is first heard by datagram (a greeted one: when it answers). */
+  onLinked(listener: (peerId: string) => void): () => void {
+    return this.links.onLinked(listener);
+  }
+
+  /** Sends a frame to every member we reach, by stream or else by datagram, but `about` itself. */
+  private broadcast(frame: PresenceFrame, about: string | undefined): void {
+    const bytes = encodeFrame(frame);
+    for (const [peerId, session] of this.sessions) if (peerId !== about) this.send(peerId, session, bytes);
+    for (const peerId of this.links.peers()) {
+      if (peerId !== about && !this.sessions.has(peerId)) this.links.sendFrame(peerId, frame);
+    }
   }
 
   private send(peerId: string, session: Session, bytes: Uint8Array): void {
@@ -168,7 +243,18 @@ export class Presence {
       }
       this.send(peerId, session, KEEPALIVE);
     }
+    this.tickLinks();
     this.emitIfChanged(false);
+  }
+
+  private tickLinks(): void {
+    this.links.tick({
+      hasStream: (peerId) => this.sessions.has(peerId),
+      isAdmitted: (peerId) => this.admission.isAdmitted(peerId),
+      isAliveFirstHand: (peerId, now) => this.table.isAliveFirstHand(peerId, now),
+      introduced: (peerId) => this.introduced.has(peerId),
+      hello: (to) => this.hello(to),
+    });
   }
 
   private async receive(stream: Stream, connection: Connection): Promise<void> {
@@ -182,7 +268,10 @@ export class Presence {
       for (;;) {
         const frame = decodeFrame((await framed.read()).subarray());
         this.table.heard(peerId, this.options.now());
-        if (frame !== undefined) this.apply(peerId, frame);
+        if (frame !== undefined) {
+          this.apply(peerId, frame);
+          this.emitIfChanged(true);
+        }
       }
     } catch (error) {
       this.options.log.debug({ peer: peerId, err: describeError(error) }, 'presence stream ended');
@@ -209,7 +298,6 @@ export class Presence {
       this.learnIndirect(frame.member);
       this.table.vouch(from, frame.member.id, frame.member.alive ?? true);
     }
-    this.emitIfChanged(true);
   }
 
   /**
@@ -217,11 +305,17 @@ export class Presence {
    * every member, since a hello went out only once.
    */
   announceSelf(): void {
-    const frame = encodeFrame({
-      t: 'member',
-      member: { id: this.libp2p.peerId.toString(), name: this.options.selfName, addrs: this.selfAddresses() },
-    });
-    for (const [peerId, session] of this.sessions) this.send(peerId, session, frame);
+    this.broadcast(
+      {
+        t: 'member',
+        member: {
+          id: this.libp2p.peerId.toString(),
+          name: this.options.selfName,
+          addrs: this.selfAddresses(),
+        },
+      },
+      undefined,
+    );
   }
 
   private learnIndirect(member: PresenceMember): void {
@@ -250,19 +344,17 @@ export class Presence {
     for (const member of this.table.others()) {
       const id = member.peerId;
       const told = this.vouched.get(id);
-      let frame: Uint8Array;
       if (this.vouchesFor(id, now)) {
         if (told !== undefined && told.name === member.name && sameList(told.addresses, member.addresses)) {
           continue;
         }
         this.vouched.set(id, { name: member.name, addresses: member.addresses });
-        frame = encodeFrame({ t: 'member', member: { id, name: member.name, addrs: member.addresses } });
+        this.broadcast({ t: 'member', member: { id, name: member.name, addrs: member.addresses } }, id);
       } else {
         if (told === undefined) continue;
         this.vouched.delete(id);
-        frame = encodeFrame({ t: 'gone', id });
+        this.broadcast({ t: 'gone', id }, id);
       }
-      for (const [peerId, session] of this.sessions) if (peerId !== id) this.send(peerId, session, frame);
     }
   }
 

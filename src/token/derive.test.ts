@@ -8,8 +8,10 @@ describe('key derivation', () => {
     const a = deriveKeys(token);
     const b = deriveKeys(token);
     expect(a).toEqual(b);
-    const keys = [a.admissionKey, a.rendezvousKey, a.pnetKey].map((k) => Buffer.from(k).toString('hex'));
-    expect(new Set(keys).size).toBe(3);
+    const keys = [a.admissionKey, a.rendezvousKey, a.datagramKey, a.pnetKey].map((k) =>
+      Buffer.from(k).toString('hex'),
+    );
+    expect(new Set(keys).size).toBe(4);
   });
 
   it('gives another network id other keys from the same secret', () => {

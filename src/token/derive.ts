@@ -9,6 +9,8 @@ export interface NetworkKeys {
   networkId: string;
   admissionKey: Uint8Array;
   rendezvousKey: Uint8Array;
+  /** Seals presence datagrams (ChaCha20-Poly1305): only token holders read or forge them. */
+  datagramKey: Uint8Array;
   /** Gossipsub topic prefix; not secret on the wire, but not guessable without the token. */
   topicPrefix: string;
   /** 32-byte key for a libp2p private network (strict mode). */
@@ -32,6 +34,7 @@ export function deriveKeys(token: NetworkToken, networkId: string = token.networ
     networkId,
     admissionKey: derive(token, networkId, 'admission'),
     rendezvousKey: derive(token, networkId, 'rendezvous'),
+    datagramKey: derive(token, networkId, 'presence datagram'),
     topicPrefix: `/kairos-mesh/${Buffer.from(derive(token, networkId, 'topic', 12)).toString('hex')}`,
     pnetKey: derive(token, networkId, 'pnet'),
     fingerprint: Buffer.from(derive(token, networkId, 'fingerprint', 6)).toString('hex'),

@@ -7,15 +7,17 @@ const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /**
+ * Ed25519 signatures by libp2p peer id (ledger entries, presence datagrams).
+ *
  * Signs with the node's libp2p key through node:crypto (OpenSSL), about three times faster than
  * @libp2p/crypto here; the signature bytes are identical (Ed25519 is deterministic).
  */
-export class EntrySigner {
+export class PeerSigner {
   readonly peerId: string;
   private readonly key: KeyObject;
 
   constructor(privateKey: PrivateKey) {
-    if (privateKey.type !== 'Ed25519') throw new Error('the ledger needs an Ed25519 node key');
+    if (privateKey.type !== 'Ed25519') throw new Error('signing needs an Ed25519 node key');
     this.peerId = peerIdFromPrivateKey(privateKey).toString();
     const seed = privateKey.raw.subarray(0, 32);
     this.key = createPrivateKey({
@@ -26,7 +28,12 @@ export class EntrySigner {
   }
 
   sign(bytes: Uint8Array): string {
-    return sign(null, bytes, this.key).toString('base64url');
+    return this.signRaw(bytes).toString('base64url');
+  }
+
+  /** The 64 signature bytes. */
+  signRaw(bytes: Uint8Array): Buffer {
+    return sign(null, bytes, this.key);
   }
 }
 
@@ -51,11 +58,13 @@ export class SignatureVerifier {
   }
 
   verify(author: string, bytes: Uint8Array, signature: string): boolean {
+    return this.verifyRaw(author, bytes, Buffer.from(signature, 'base64url'));
+  }
+
+  verifyRaw(author: string, bytes: Uint8Array, signature: Uint8Array): boolean {
     const key = this.keyOf(author);
-    if (key === null) return false;
-    const sig = Buffer.from(signature, 'base64url');
-    if (sig.length !== 64) return false;
-    return verify(null, bytes, key, sig);
+    if (key === null || signature.length !== 64) return false;
+    return verify(null, bytes, key, signature);
   }
 }
 
