@@ -135,6 +135,8 @@ const REGOSSIP_MAX_AGE_MS = 30_000;
 const ADMISSION_RESYNC_MS = 3_000;
 /** How long a refresh asked by a peer waits for this node's own pulls. */
 const REFRESH_WAIT_MS = 2_000;
+/** Commits of at most this many entries are kept in memory for a minute (RecentEntries). */
+const RECENT_COMMIT_MAX = 64;
 /** Received commits waiting for the disk before ingesting waits for it too (memory bound). */
 const MAX_UNWRITTEN_COMMITS = 64;
 
@@ -447,7 +449,9 @@ export class Ledger {
       { entries: candidates, state: [...plan.state.values()], heads: plan.heads, lamport: plan.lamport },
       durable,
     );
-    this.recent.add(candidates, this.options.now());
+    // News (a record, a vote, a put) is what syncs ask for at once; a bulk catch-up is not, and
+    // would only churn the cache.
+    if (candidates.length <= RECENT_COMMIT_MAX) this.recent.add(candidates, this.options.now());
     if (durable) await written;
     for (const [id, record] of plan.state) {
       const before = this.state.get(id);

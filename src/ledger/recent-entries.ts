@@ -9,8 +9,9 @@ import type { StoredEntry } from './store.ts';
  */
 export class RecentEntries {
   private readonly byAuthor = new Map<string, Map<number, string>>();
-  /** Oldest first, for expiry. */
-  private readonly order: Array<{ author: string; seq: number; at: number; bytes: number }> = [];
+  /** Oldest first, for expiry; entries before `head` are already gone. */
+  private order: Array<{ author: string; seq: number; at: number; bytes: number }> = [];
+  private head = 0;
   private bytes = 0;
   private readonly maxAgeMs: number;
   private readonly maxBytes: number;
@@ -65,15 +66,19 @@ export class RecentEntries {
   }
 
   private expire(nowMs: number): void {
-    let dropped = 0;
-    for (const oldest of this.order) {
+    while (this.head < this.order.length) {
+      const oldest = this.order[this.head]!;
       if (nowMs - oldest.at <= this.maxAgeMs && this.bytes <= this.maxBytes) break;
-      dropped += 1;
+      this.head += 1;
       this.bytes -= oldest.bytes;
       const feed = this.byAuthor.get(oldest.author);
       feed?.delete(oldest.seq);
       if (feed?.size === 0) this.byAuthor.delete(oldest.author);
     }
-    if (dropped > 0) this.order.splice(0, dropped);
+    // Drops the spent front now and then, not on every expiry (a full cache expires on each add).
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
   }
 }

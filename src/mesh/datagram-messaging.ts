@@ -13,10 +13,11 @@ interface PendingQuery {
 }
 
 /**
- * Gossip and small queries to members reached by presence datagram only, before their libp2p
- * connection is up (see presence.ts): a joiner's records and votes then travel as fast as its
- * liveness. Gossip is flooded: each node delivers and passes on a message once, to its
- * datagram-only members and into gossipsub, which carries it on to the connected ones.
+ * Gossip and small queries to the members presence reaches by datagram ("linked": before their
+ * libp2p connection is up, and for a heartbeat after; see presence.ts): a joiner's records and
+ * votes then travel as fast as its liveness. Gossip is flooded: each node delivers and passes on
+ * a message once, to its linked members and into gossipsub, which carries it on to the
+ * connected ones.
  */
 export class DatagramMessaging {
   private readonly presence: Presence;
@@ -42,16 +43,16 @@ export class DatagramMessaging {
     return () => this.topics.delete(topic);
   }
 
-  /** Our own gossip: to every datagram-only member. Returns how many it went to. */
+  /** Our own gossip: to every linked member. Returns how many it went to. */
   publish(topic: string, data: Uint8Array): number {
-    // With no datagram-only member (a settled mesh) nothing is remembered: a message that
+    // With no linked member (a settled mesh) nothing is remembered: a message that
     // still comes back by datagram later is merely delivered twice (the ledger ignores it).
     if (!this.presence.hasLinks()) return 0;
     this.firstSight(topic, data);
     return this.spread(topic, data, undefined);
   }
 
-  /** Gossip that came through gossipsub: on to the datagram-only members, once. */
+  /** Gossip that came through gossipsub: on to the linked members, once. */
   passOn(topic: string, data: Uint8Array): void {
     if (this.presence.hasLinks() && this.firstSight(topic, data)) this.spread(topic, data, undefined);
   }
@@ -60,7 +61,7 @@ export class DatagramMessaging {
     this.queryHandlers.set(protocol, handler);
   }
 
-  /** Asks a datagram-only member; undefined when it is not one, or no answer came in time. */
+  /** Asks a linked member; undefined when it is not one, or no answer came in time. */
   query(
     peerId: string,
     protocol: string,

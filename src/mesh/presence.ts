@@ -50,7 +50,8 @@ interface Session {
  * libp2p connection is not up yet: a joiner greets its bootstrap with a hello datagram the moment
  * it joins, and is alive to the whole mesh one datagram later instead of after a TCP connection,
  * a Noise handshake, admission and a stream (on a loaded host, seconds). A member heard by
- * datagram is alive for a TTL after the last one; once our stream reaches it, datagrams stop.
+ * datagram is alive for a TTL after the last one; once our stream reaches it, datagrams to it
+ * stop a heartbeat later (datagram-links.ts).
  */
 export class Presence {
   private readonly sessions = new Map<string, Session>();
