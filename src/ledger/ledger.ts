@@ -241,7 +241,7 @@ export class Ledger {
     this.cleanups.push(transport.subscribe(topic, (from, bytes) => this.onGossip(from, bytes)));
     await transport.handle(protocol, (stream, peerId) => this.onSyncStream(stream, peerId));
     this.cleanups.push(transport.onPeerAdmitted((peerId) => this.syncWithNewPeer(peerId)));
-    // A member heard by datagram before its connection is up: pulled from at once by datagram.
+    // A member first heard by datagram (before its connection is up): pulled from at once.
     transport.handleDatagramQuery?.(protocol, (peerId, request) => this.answerDatagramPull(peerId, request));
     this.cleanups.push(transport.onPeerLinked?.((peerId) => this.requestSync(peerId)) ?? (() => undefined));
     transport.greetWith?.(topic, () => this.ownFreshGossip());
@@ -670,7 +670,7 @@ export class Ledger {
   }
 
   /**
-   * The pull of a member not connected yet, by one datagram each way (datagram-pull.ts);
+   * The pull of a member reached by presence datagram, one datagram each way (datagram-pull.ts);
    * undefined when the transport cannot reach it so (the stream pull follows).
    */
   private async pullByDatagram(peerId: string): Promise<{ learned: number; covered: boolean } | undefined> {

@@ -24,9 +24,10 @@ export interface LedgerTransport {
   /** Called each time a peer passes admission (the ledger syncs with it at once). */
   onPeerAdmitted(callback: (peerId: string) => void): () => void;
   /**
-   * Optional, the mesh's presence datagrams: a query that fits one datagram to a member not
-   * connected yet (undefined: connected, not reached that way, or no answer in time), the
-   * answering side, and a call when such a member is first heard (see src/mesh/presence.ts).
+   * Optional, the mesh's presence datagrams: a query that fits one datagram to a member reached
+   * that way (before its connection is up, and for a heartbeat after; undefined: not reached so,
+   * or no answer in time), the answering side, and a call when such a member is first heard
+   * (see src/mesh/presence.ts).
    */
   queryByDatagram?(
     peerId: string,
